@@ -1,0 +1,99 @@
+# rasign: plain make, pkg-config for every library.
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKG_CONFIG ?= pkg-config
+SANITIZE ?=
+BUILD ?= $(if $(SANITIZE),build-asan,build)
+
+LIBS_CORE = libcrypto libssl libcurl jansson
+LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
+
+# Debian packages: what `make deps` installs when missing.
+DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
+	libjansson-dev libmicrohttpd-dev libcmocka-dev
+DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps
+DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
+
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+DEFS = -std=c11 -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+ifneq ($(SANITIZE),)
+CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(CFLAGS)
+
+SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
+	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
+	src/readfile.c src/arn.c src/identity.c \
+	src/cmd_credential_process.c src/cmd_version.c \
+	providers/registry.c providers/file.c
+# The tool minus main(): what the unit tests link against.
+LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
+OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
+LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC = hsm-tests/unit/test_sigv4.c
+ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
+
+.PHONY: all check check-unit check-e2e demo deps install uninstall lint clean
+
+all: $(BUILD)/rasign
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/*.h providers/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE)) -c -o $@ $<
+
+$(BUILD)/rasign: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $$($(PKG_CONFIG) --libs $(LIBS_CORE))
+
+$(BUILD)/ra-endpoint: $(ENDPOINT_SRC) $(wildcard hsm-tests/endpoint/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) \
+		$$($(PKG_CONFIG) --cflags $(LIBS_ENDPOINT)) -o $@ $(ENDPOINT_SRC) \
+		$$($(PKG_CONFIG) --libs $(LIBS_ENDPOINT)) -lpthread
+
+$(BUILD)/unit-tests: $(UNIT_SRC) $(LIBOBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) \
+		$$($(PKG_CONFIG) --cflags cmocka $(LIBS_CORE)) -o $@ \
+		$(UNIT_SRC) $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE))
+
+# The tests: unit tests, then end to end against the local endpoint.
+check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(BUILD)/unit-tests lint
+	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
+		UNIT_TESTS=$(BUILD)/unit-tests bash hsm-tests/run-all.sh
+
+# The main job end to end: credentials from the embedded local endpoint.
+demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint
+	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
+		bash hsm-tests/demo.sh
+
+# Installs the Debian packages that are missing; does nothing otherwise.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+lint:
+	mandoc -Tlint -Wwarning man/rasign.1
+
+install: $(BUILD)/rasign
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/rasign $(DESTDIR)$(PREFIX)/bin/rasign
+	ln -sf rasign $(DESTDIR)$(PREFIX)/bin/aws_signing_helper
+	install -m 0644 man/rasign.1 $(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/rasign \
+		$(DESTDIR)$(PREFIX)/bin/aws_signing_helper \
+		$(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
+
+clean:
+	rm -rf build build-asan

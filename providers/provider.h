@@ -1,0 +1,67 @@
+/*
+ * The signing backends behind one table. The core hashes; a backend signs a
+ * digest and never sees anything else. A backend never reads CLI state and
+ * never exits the process: it returns an enum rerr with err_set() detail.
+ */
+#ifndef RASIGN_PROVIDER_H
+#define RASIGN_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define SIGNATURE_MAX 1024	/* RSA-8192 raw, or any ECDSA DER */
+
+/* Capabilities a backend declares. */
+enum {
+	CAP_RSA = 1 << 0,
+	CAP_ECDSA = 1 << 1,
+	CAP_NEEDS_PIN = 1 << 2,	/* may ask for a PIN or password */
+	CAP_HAS_CERT = 1 << 3,	/* can supply the certificate itself */
+};
+
+/* What the user asked for, without any CLI detail. */
+struct key_request {
+	const char *key_ref;		/* path, pkcs11: URI or handle: */
+	const char *password_source;	/* pass-phrase source or NULL */
+};
+
+struct provider;
+
+/* Every backend's signer starts with this; the rest is the backend's own. */
+struct signer {
+	const struct provider *provider;
+};
+
+struct provider {
+	const char *name;
+	unsigned caps;
+	/* Does this key reference belong to this backend? */
+	bool (*claims)(const char *key_ref);
+	int (*open)(const struct key_request *, struct signer **);
+	/* Optional: the certificate and chain that come with the key. */
+	int (*certificate)(struct signer *, X509 **leaf,
+	    STACK_OF(X509) **chain);
+	int (*public_key)(struct signer *, EVP_PKEY **);
+	/* *siglen: the buffer's size in, the signature's length out. */
+	int (*sign_digest)(struct signer *, int md_nid, const uint8_t *dgst,
+	    size_t dlen, uint8_t *sig, size_t *siglen);
+	void (*close)(struct signer *);
+};
+
+extern const struct provider file_provider;
+
+/* The dispatchers: the only callers of the table. */
+const struct provider *provider_find(const char *key_ref);
+int signer_open(const struct key_request *, struct signer **);
+/* Leaves *leaf and *chain NULL when the backend has no certificate. */
+int signer_certificate(struct signer *, X509 **leaf, STACK_OF(X509) **chain);
+int signer_public_key(struct signer *, EVP_PKEY **);
+int signer_sign_digest(struct signer *, int md_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen);
+void signer_close(struct signer *);
+
+#endif

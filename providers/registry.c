@@ -1,0 +1,63 @@
+/* The backends, in the order they are asked to claim a key reference. */
+#include <string.h>
+
+#include "err.h"
+#include "provider.h"
+
+static const struct provider *const providers[] = {
+	/* pkcs11 and tpm2 come first when built in: they claim by form. */
+	&file_provider,		/* last: any other reference is a path */
+	NULL,
+};
+
+const struct provider *
+provider_find(const char *key_ref)
+{
+	for (size_t i = 0; providers[i] != NULL; i++)
+		if (providers[i]->claims(key_ref))
+			return providers[i];
+	return NULL;
+}
+
+int
+signer_open(const struct key_request *req, struct signer **out)
+{
+	const struct provider *p;
+
+	*out = NULL;
+	if ((p = provider_find(req->key_ref)) == NULL)
+		return err_set(ERR_USAGE, "no backend in this build handles "
+		    "the key reference \"%.64s\"", req->key_ref);
+	return p->open(req, out);
+}
+
+int
+signer_certificate(struct signer *s, X509 **leaf, STACK_OF(X509) **chain)
+{
+	*leaf = NULL;
+	*chain = NULL;
+	if (s->provider->certificate == NULL)
+		return ERR_OK;
+	return s->provider->certificate(s, leaf, chain);
+}
+
+int
+signer_public_key(struct signer *s, EVP_PKEY **out)
+{
+	*out = NULL;
+	return s->provider->public_key(s, out);
+}
+
+int
+signer_sign_digest(struct signer *s, int md_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen)
+{
+	return s->provider->sign_digest(s, md_nid, dgst, dlen, sig, siglen);
+}
+
+void
+signer_close(struct signer *s)
+{
+	if (s != NULL)
+		s->provider->close(s);
+}

@@ -1,0 +1,11 @@
+/* One function per subcommand; argv[0] is the subcommand's name. */
+#ifndef RASIGN_CMD_H
+#define RASIGN_CMD_H
+
+int cmd_credential_process(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Prints the error recorded for `code` as one line and returns the exit code. */
+int cmd_fail(int code);
+
+#endif

@@ -1,0 +1,82 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "creds.h"
+#include "err.h"
+#include "identity.h"
+#include "log.h"
+#include "options.h"
+#include "session.h"
+
+static const char usage[] =
+"usage: rasign credential-process --certificate FILE [--private-key FILE]\n"
+"           [--intermediates FILE] --trust-anchor-arn ARN --profile-arn ARN\n"
+"           --role-arn ARN [--session-duration SECONDS]\n"
+"           [--role-session-name NAME] [--region REGION] [--endpoint URL]\n"
+"           [--pkcs8-password SOURCE] [--timeout SECONDS] [--with-proxy]\n"
+"           [--no-verify-ssl] [--debug]\n"
+"\n"
+"Prints temporary AWS credentials as credential_process JSON on stdout.\n"
+"\n"
+"  --certificate FILE        leaf certificate (PEM or DER), a PKCS#12 file,\n"
+"                            or a PEM file holding both key and certificate\n"
+"  --private-key FILE        private key (PEM or DER: PKCS#8, encrypted\n"
+"                            PKCS#8, PKCS#1, SEC1)\n"
+"  --intermediates FILE      PEM bundle of intermediate CA certificates\n"
+"  --trust-anchor-arn ARN    Roles Anywhere trust anchor\n"
+"  --profile-arn ARN         Roles Anywhere profile\n"
+"  --role-arn ARN            IAM role to assume\n"
+"  --session-duration SECS   900 to 43200 (default 3600)\n"
+"  --role-session-name NAME  role session name\n"
+"  --region REGION           signing region (default: the trust anchor's)\n"
+"  --endpoint URL            service URL (default: the region's endpoint)\n"
+"  --pkcs8-password SOURCE   password of an encrypted key or PKCS#12 file:\n"
+"                            pass:PW, env:VAR, file:PATH, fd:N or PW\n"
+"  --timeout SECONDS         give up after this long (default 30)\n"
+"  --with-proxy              accepted for compatibility: proxies from\n"
+"                            https_proxy/no_proxy are always honoured\n"
+"  --no-verify-ssl           do not verify the endpoint's TLS certificate\n"
+"  --debug                   show the request being signed on stderr\n";
+
+int
+cmd_credential_process(int argc, char **argv)
+{
+	struct options o;
+	struct session s = { 0 };
+	struct identity id = { 0 };
+	struct creds c = { 0 };
+	struct rlimit no_core = { 0, 0 };
+	char *json = NULL;
+	int ret;
+
+	/* Nothing that held a key or credentials may land in a core file. */
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	ret = options_parse(&o, CMD_CREDENTIAL_PROCESS, "credential-process",
+	    usage, argc, argv);
+	if (ret < 0) {
+		options_free(&o);
+		return EXIT_OK;
+	}
+	log_set_debug(o.debug);
+	if (ret != ERR_OK ||
+	    (ret = session_prepare(&o, &s)) != ERR_OK ||
+	    (ret = identity_open(&o, time(NULL), &id)) != ERR_OK ||
+	    (ret = session_create(&s, &id, &c)) != ERR_OK ||
+	    (ret = creds_process_json(&c, &json)) != ERR_OK)
+		goto out;
+	/* No trailing newline, as the Go helper (spec §1.3). */
+	if (fputs(json, stdout) == EOF || fflush(stdout) == EOF)
+		ret = err_set(ERR_INTERNAL, "cannot write the credentials to "
+		    "standard output");
+out:
+	creds_free_string(json);
+	creds_free(&c);
+	identity_close(&id);
+	session_free(&s);
+	options_free(&o);
+	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);
+}

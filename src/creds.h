@@ -1,0 +1,22 @@
+/* The temporary credential set: parsed from CreateSession, printed for SDKs. */
+#ifndef RASIGN_CREDS_H
+#define RASIGN_CREDS_H
+
+#include <stddef.h>
+
+struct creds {
+	char *access_key_id;
+	char *secret_access_key;	/* secret: wiped by creds_free */
+	char *session_token;		/* secret: wiped by creds_free */
+	char *expiration;		/* as the service sent it, RFC 3339 */
+};
+
+/* Parses credentialSet[0].credentials of a CreateSession answer (spec §2.10). */
+int creds_parse(const char *body, size_t len, struct creds *);
+/* {"Version":1,"AccessKeyId":…,"Expiration":…}, no newline (spec §2.10). */
+int creds_process_json(const struct creds *, char **out);
+void creds_free(struct creds *);
+/* Wipes and frees a string that holds credentials. */
+void creds_free_string(char *);
+
+#endif

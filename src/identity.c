@@ -1,0 +1,132 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "identity.h"
+#include "log.h"
+#include "sigv4x509.h"
+#include "x509.h"
+
+/* The certificate from --certificate, unless the key brought its own. */
+static int
+find_certificate(const struct options *o, struct identity *id)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509 *leaf = NULL;
+	int ret;
+
+	if ((ret = signer_certificate(id->signer, &leaf, &chain)) != ERR_OK)
+		return ret;
+	if (leaf != NULL) {
+		id->leaf = leaf;
+		id->chain = chain;
+		return ERR_OK;
+	}
+	sk_X509_pop_free(chain, X509_free);
+	if (o->certificate == NULL)
+		return err_set(ERR_USAGE, "no certificate: give --certificate "
+		    "(the key %s does not come with one)", o->private_key);
+	return x509_load_cert(o->certificate, &id->leaf);
+}
+
+static int
+check_key_matches(const struct options *o, struct identity *id)
+{
+	EVP_PKEY *pub = NULL;
+	int ret;
+
+	if ((ret = signer_public_key(id->signer, &pub)) != ERR_OK)
+		return ret;
+	if (EVP_PKEY_eq(pub, X509_get0_pubkey(id->leaf)) != 1)
+		ret = err_set(ERR_KEY, "the private key %s does not match the "
+		    "certificate %s: give the key that belongs to it",
+		    o->private_key ? o->private_key : o->certificate,
+		    o->certificate ? o->certificate : "");
+	EVP_PKEY_free(pub);
+	return ret;
+}
+
+static int
+check_validity(struct identity *id, time_t now)
+{
+	int ret;
+
+	if ((ret = x509_check_validity(id->leaf, "certificate", now)) !=
+	    ERR_OK)
+		return ret;
+	for (int i = 0; id->chain != NULL && i < sk_X509_num(id->chain); i++)
+		if ((ret = x509_check_validity(sk_X509_value(id->chain, i),
+		    "intermediate certificate", now)) != ERR_OK)
+			return ret;
+	return ERR_OK;
+}
+
+int
+identity_open(const struct options *o, time_t now, struct identity *id)
+{
+	struct key_request req;
+	int ret;
+
+	memset(id, 0, sizeof(*id));
+	memset(&req, 0, sizeof(req));
+	if (o->cert_selector != NULL || (o->certificate == NULL &&
+	    o->private_key == NULL))
+		return err_set(ERR_USAGE, "give --certificate (and "
+		    "--private-key): certificate stores (--cert-selector) "
+		    "are not available on this system");
+	req.key_ref = o->private_key != NULL ? o->private_key : o->certificate;
+	req.password_source = o->pkcs8_password;
+	/*
+	 * A separate certificate file is read first so that a bad path fails
+	 * before anyone is asked for a password.
+	 */
+	if (o->private_key != NULL && o->certificate != NULL &&
+	    (ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+		goto out;
+	if (o->private_key == NULL && access(o->certificate, R_OK) != 0) {
+		ret = err_set(ERR_CERT, "cannot open certificate file %s: %s",
+		    o->certificate, strerror(errno));
+		goto out;
+	}
+	if ((ret = signer_open(&req, &id->signer)) != ERR_OK)
+		goto out;
+	if (id->leaf == NULL && (ret = find_certificate(o, id)) != ERR_OK)
+		goto out;
+	if (o->intermediates != NULL) {
+		sk_X509_pop_free(id->chain, X509_free);
+		id->chain = NULL;
+		if ((ret = x509_load_bundle(o->intermediates, &id->chain)) !=
+		    ERR_OK)
+			goto out;
+	}
+	if ((ret = x509_algorithm(id->leaf, "the certificate",
+	    &id->algorithm)) != ERR_OK ||
+	    (ret = check_key_matches(o, id)) != ERR_OK ||
+	    (ret = check_validity(id, now)) != ERR_OK ||
+	    (ret = x509_base64(id->leaf, &id->x509)) != ERR_OK ||
+	    (ret = x509_chain_base64(id->chain, &id->x509_chain)) != ERR_OK ||
+	    (ret = x509_serial_decimal(id->leaf, &id->serial)) != ERR_OK)
+		goto out;
+	log_debug("signing with the %s backend, %s, serial %s, %d "
+	    "intermediate(s)", id->signer->provider->name, id->algorithm,
+	    id->serial, id->chain ? sk_X509_num(id->chain) : 0);
+	ret = ERR_OK;
+out:
+	if (ret != ERR_OK)
+		identity_close(id);
+	return ret;
+}
+
+void
+identity_close(struct identity *id)
+{
+	signer_close(id->signer);
+	X509_free(id->leaf);
+	sk_X509_pop_free(id->chain, X509_free);
+	free(id->x509);
+	free(id->x509_chain);
+	free(id->serial);
+	memset(id, 0, sizeof(*id));
+}

@@ -1,0 +1,30 @@
+/* Who signs: the signer, its certificate and chain, checked before any request. */
+#ifndef RASIGN_IDENTITY_H
+#define RASIGN_IDENTITY_H
+
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "options.h"
+#include "provider.h"
+
+struct identity {
+	struct signer *signer;
+	X509 *leaf;
+	STACK_OF(X509) *chain;		/* intermediates to send, or NULL */
+	const char *algorithm;		/* SIGV4_ALG_* */
+	char *x509;			/* base64 DER of the leaf */
+	char *x509_chain;		/* comma-joined base64, or NULL */
+	char *serial;			/* decimal */
+};
+
+/*
+ * Opens the key, finds the certificate and chain, and checks that the key
+ * is the certificate's, of a supported type, and that every certificate is
+ * valid at `now`.
+ */
+int identity_open(const struct options *, time_t now, struct identity *);
+void identity_close(struct identity *);
+
+#endif

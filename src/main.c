@@ -1,0 +1,72 @@
+/*
+ * rasign: IAM Roles Anywhere credentials from keys that never leave their
+ * file, token or TPM. A drop-in for AWS's aws_signing_helper.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cmd.h"
+#include "err.h"
+
+static const struct command {
+	const char *name;
+	int (*run)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "credential-process", cmd_credential_process,
+	    "print credentials for the AWS SDKs' credential_process" },
+	{ "version", cmd_version, "print the version" },
+};
+
+static void
+usage(FILE *f)
+{
+	fputs("usage: rasign command [options]\n\ncommands:\n", f);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-20s %s\n", commands[i].name,
+		    commands[i].summary);
+	fputs("\n'rasign COMMAND --help' lists a command's options; "
+	    "rasign(1) has the details.\n", f);
+}
+
+int
+cmd_fail(int code)
+{
+	const char *msg = err_message();
+
+	fprintf(stderr, "rasign: %s\n", msg != NULL ? msg :
+	    err_strerror(code));
+	return err_exit_code(code);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *name;
+	int ret;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
+	name = argv[1];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(name, commands[i].name) != 0)
+			continue;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fputs("rasign: cannot initialise libcurl\n", stderr);
+			return EXIT_INTERNAL;
+		}
+		ret = commands[i].run(argc - 1, argv + 1);
+		curl_global_cleanup();
+		return ret;
+	}
+	fprintf(stderr, "rasign: unknown command \"%s\"; run 'rasign --help' "
+	    "for the list\n", name);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,227 @@
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "err.h"
+#include "options.h"
+
+enum kind { STR, SECRET, BOOL, INT };
+
+#define CRED (CMD_CREDENTIAL_PROCESS | CMD_SERVE | CMD_UPDATE | CMD_EXEC)
+#define SIGN (CRED | CMD_SIGN_STRING)
+
+/* Every option of every subcommand; `cmds` says who accepts it (spec §1.2-1.7). */
+static const struct optdef {
+	const char *name;
+	enum kind kind;
+	unsigned cmds;
+	size_t off;
+} optdefs[] = {
+#define O(f) offsetof(struct options, f)
+	{ "certificate", STR, SIGN | CMD_READ_CERT, O(certificate) },
+	{ "private-key", STR, SIGN, O(private_key) },
+	{ "intermediates", STR, CRED, O(intermediates) },
+	{ "pkcs8-password", SECRET, SIGN, O(pkcs8_password) },
+	{ "pkcs11-lib", STR, SIGN | CMD_READ_CERT, O(pkcs11_lib) },
+	{ "reuse-pin", BOOL, SIGN, O(reuse_pin) },
+	{ "tpm-key-password", SECRET, SIGN, O(tpm_key_password) },
+	{ "no-tpm-key-password", BOOL, SIGN, O(no_tpm_key_password) },
+	{ "cert-selector", STR, SIGN | CMD_READ_CERT, O(cert_selector) },
+	{ "system-store-name", STR, SIGN | CMD_READ_CERT, O(system_store_name) },
+	{ "use-latest-expiring-certificate", BOOL, SIGN, O(use_latest_expiring) },
+	{ "trust-anchor-arn", STR, CRED, O(trust_anchor_arn) },
+	{ "profile-arn", STR, CRED, O(profile_arn) },
+	{ "role-arn", STR, CRED, O(role_arn) },
+	{ "region", STR, CRED, O(region) },
+	{ "endpoint", STR, CRED, O(endpoint) },
+	{ "role-session-name", STR, CRED, O(role_session_name) },
+	{ "session-duration", INT, CRED, O(session_duration) },
+	{ "with-proxy", BOOL, CRED, O(with_proxy) },
+	{ "no-verify-ssl", BOOL, CRED, O(no_verify_ssl) },
+	{ "timeout", INT, CRED, O(timeout) },
+	{ "debug", BOOL, SIGN | CMD_READ_CERT, O(debug) },
+#undef O
+};
+#define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
+
+/* Pairs that cannot be given together (spec §1.2, §1.6). */
+static const char *const exclusive[][2] = {
+	{ "certificate", "cert-selector" },
+	{ "certificate", "system-store-name" },
+	{ "private-key", "cert-selector" },
+	{ "private-key", "system-store-name" },
+	{ "private-key", "use-latest-expiring-certificate" },
+	{ "use-latest-expiring-certificate", "intermediates" },
+	{ "use-latest-expiring-certificate", "reuse-pin" },
+	{ "cert-selector", "intermediates" },
+	{ "cert-selector", "reuse-pin" },
+	{ "system-store-name", "reuse-pin" },
+	{ "tpm-key-password", "cert-selector" },
+	{ "tpm-key-password", "reuse-pin" },
+	{ "no-tpm-key-password", "cert-selector" },
+	{ "no-tpm-key-password", "tpm-key-password" },
+	{ "pkcs8-password", "tpm-key-password" },
+};
+
+static int
+parse_bool(const char *name, const char *arg, bool *out)
+{
+	if (arg == NULL || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0) {
+		*out = true;
+		return ERR_OK;
+	}
+	if (strcmp(arg, "false") == 0 || strcmp(arg, "0") == 0) {
+		*out = false;
+		return ERR_OK;
+	}
+	return err_set(ERR_USAGE, "--%s takes no value, or =true or =false; "
+	    "got \"%s\"", name, arg);
+}
+
+/* Decimal only: the Go helper's octal reading of "010" surprises (spec §14.2 #19). */
+static int
+parse_int(const char *name, const char *arg, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0)
+		return err_set(ERR_USAGE, "--%s needs a whole number, not \"%s\"",
+		    name, arg);
+	*out = v;
+	return ERR_OK;
+}
+
+/*
+ * Password values are copied and then wiped from argv so that they do not
+ * stay readable in /proc/PID/cmdline for the life of the process.
+ */
+static int
+take_secret(char *arg, char **out)
+{
+	size_t len = strlen(arg);
+
+	if (*out != NULL)
+		OPENSSL_clear_free(*out, strlen(*out));
+	if ((*out = OPENSSL_malloc(len + 1)) == NULL)
+		return ERR_NOMEM;
+	memcpy(*out, arg, len + 1);
+	OPENSSL_cleanse(arg, len);
+	return ERR_OK;
+}
+
+static int
+store(struct options *o, const struct optdef *d, char *arg)
+{
+	void *field = (char *)o + d->off;
+
+	switch (d->kind) {
+	case STR:
+		*(const char **)field = arg;
+		return ERR_OK;
+	case SECRET:
+		return take_secret(arg, (char **)field);
+	case BOOL:
+		return parse_bool(d->name, arg, (bool *)field);
+	case INT:
+		return parse_int(d->name, arg, (long *)field);
+	}
+	return ERR_INTERNAL;
+}
+
+static int
+check_exclusive(const bool *given)
+{
+	size_t i, a, b;
+
+	for (i = 0; i < sizeof(exclusive) / sizeof(exclusive[0]); i++) {
+		for (a = 0; a < NOPTS; a++)
+			if (strcmp(optdefs[a].name, exclusive[i][0]) == 0)
+				break;
+		for (b = 0; b < NOPTS; b++)
+			if (strcmp(optdefs[b].name, exclusive[i][1]) == 0)
+				break;
+		if (a < NOPTS && b < NOPTS && given[a] && given[b])
+			return err_set(ERR_USAGE, "--%s and --%s cannot be "
+			    "used together", optdefs[a].name, optdefs[b].name);
+	}
+	return ERR_OK;
+}
+
+static int
+bad_option(int c, const char *cmdname, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	/* getopt leaves the offending word at optind - 1 in both cases. */
+	if (c == ':')
+		return err_set(ERR_USAGE, "flag %s needs a value", arg);
+	return err_set(ERR_USAGE, "unknown flag %s; see 'rasign %s --help'",
+	    arg, cmdname);
+}
+
+int
+options_parse(struct options *o, unsigned cmd, const char *cmdname,
+    const char *usage, int argc, char **argv)
+{
+	struct option lopts[NOPTS + 2];
+	size_t idx[NOPTS];
+	bool given[NOPTS] = { false };
+	size_t n = 0, i;
+	int c, ret;
+
+	memset(o, 0, sizeof(*o));
+	o->session_duration = DEFAULT_SESSION_DURATION;
+	o->timeout = DEFAULT_TIMEOUT;
+	for (i = 0; i < NOPTS; i++) {
+		if ((optdefs[i].cmds & cmd) == 0)
+			continue;
+		lopts[n] = (struct option){ optdefs[i].name,
+		    optdefs[i].kind == BOOL ? optional_argument :
+		    required_argument, NULL, (int)n };
+		idx[n++] = i;
+	}
+	lopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lopts[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	opterr = 0;
+	optind = 1;
+	/*
+	 * "+": stop at the first non-option, so `exec -- cmd -x` keeps -x;
+	 * ":": report a missing value apart from an unknown flag.
+	 */
+	while ((c = getopt_long(argc, argv, "+:h", lopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return -1;
+		}
+		if (c == '?' || c == ':')
+			return bad_option(c, cmdname, argv);
+		if ((ret = store(o, &optdefs[idx[c]], optarg)) != ERR_OK)
+			return ret;
+		given[idx[c]] = true;
+	}
+	if ((ret = check_exclusive(given)) != ERR_OK)
+		return ret;
+	o->argc = argc - optind;
+	o->argv = argv + optind;
+	return ERR_OK;
+}
+
+void
+options_free(struct options *o)
+{
+	if (o->pkcs8_password != NULL)
+		OPENSSL_clear_free(o->pkcs8_password, strlen(o->pkcs8_password));
+	if (o->tpm_key_password != NULL)
+		OPENSSL_clear_free(o->tpm_key_password,
+		    strlen(o->tpm_key_password));
+	o->pkcs8_password = o->tpm_key_password = NULL;
+}

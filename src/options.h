@@ -1,0 +1,61 @@
+/* Command-line options, Go-helper compatible (spec §1), parsed with getopt_long. */
+#ifndef RASIGN_OPTIONS_H
+#define RASIGN_OPTIONS_H
+
+#include <stdbool.h>
+
+/* Which subcommands accept an option: a bit per subcommand. */
+enum {
+	CMD_CREDENTIAL_PROCESS = 1 << 0,
+	CMD_SERVE = 1 << 1,
+	CMD_UPDATE = 1 << 2,
+	CMD_SIGN_STRING = 1 << 3,
+	CMD_READ_CERT = 1 << 4,
+	CMD_EXEC = 1 << 5,
+};
+
+#define DEFAULT_SESSION_DURATION 3600
+#define DEFAULT_TIMEOUT 30
+
+struct options {
+	/* certificate and key */
+	const char *certificate;
+	const char *private_key;
+	const char *intermediates;
+	char *pkcs8_password;		/* pass-phrase source; copied, wiped from argv */
+	/* PKCS#11 and TPM options, parsed now for the backends to come */
+	const char *pkcs11_lib;
+	bool reuse_pin;
+	char *tpm_key_password;
+	bool no_tpm_key_password;
+	const char *cert_selector;
+	const char *system_store_name;
+	bool use_latest_expiring;
+	/* the request */
+	const char *trust_anchor_arn;
+	const char *profile_arn;
+	const char *role_arn;
+	const char *region;
+	const char *endpoint;
+	const char *role_session_name;
+	long session_duration;
+	/* transport and diagnostics */
+	bool with_proxy;
+	bool no_verify_ssl;
+	bool debug;
+	long timeout;			/* seconds, whole request; extension */
+	/* the command's own arguments after the options */
+	int argc;
+	char **argv;
+};
+
+/*
+ * Parses argv (argv[0] is the subcommand) for the subcommand whose bit is
+ * `cmd`. Returns ERR_OK, ERR_USAGE with a one-line message, or -1 after
+ * --help was printed (the caller exits 0).
+ */
+int options_parse(struct options *, unsigned cmd, const char *cmdname,
+    const char *usage, int argc, char **argv);
+void options_free(struct options *);
+
+#endif

@@ -1,0 +1,246 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "err.h"
+#include "readfile.h"
+#include "sigv4x509.h"
+#include "x509.h"
+
+int
+x509_load_cert(const char *path, X509 **out)
+{
+	const unsigned char *p;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	int ret;
+
+	*out = NULL;
+	if ((ret = readfile(path, "certificate file", ERR_CERT, READFILE_MAX,
+	    &data, &len)) != ERR_OK)
+		return ret;
+	ret = ERR_CERT;
+	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
+		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+			ret = ERR_NOMEM;
+			goto out;
+		}
+		*out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	} else {
+		p = data;
+		/* Strict DER: trailing bytes mean this is something else. */
+		if ((*out = d2i_X509(NULL, &p, (long)len)) != NULL &&
+		    p != data + len) {
+			X509_free(*out);
+			*out = NULL;
+		}
+	}
+	if (*out == NULL) {
+		ret = err_ssl(ERR_CERT, "no certificate found in %s: expected "
+		    "a PEM or DER X.509 certificate", path);
+		goto out;
+	}
+	ret = ERR_OK;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	OPENSSL_clear_free(data, len + 1);
+	return ret;
+}
+
+int
+x509_load_bundle(const char *path, STACK_OF(X509) **out)
+{
+	STACK_OF(X509) *sk = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *x;
+	int ret;
+
+	*out = NULL;
+	if ((ret = readfile(path, "intermediates file", ERR_CERT, READFILE_MAX,
+	    &data, &len)) != ERR_OK)
+		return ret;
+	ret = ERR_NOMEM;
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (sk = sk_X509_new_null()) == NULL)
+		goto out;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_num(sk) == CHAIN_MAX) {
+			X509_free(x);
+			ret = err_set(ERR_CERT, "%s holds more than %d "
+			    "certificates; Roles Anywhere accepts at most %d "
+			    "intermediates", path, CHAIN_MAX, CHAIN_MAX);
+			goto out;
+		}
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			goto out;
+		}
+	}
+	/* The loop ends at end of input (expected) or on a broken block. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		ret = err_ssl(ERR_CERT, "cannot parse the intermediates in %s",
+		    path);
+		goto out;
+	}
+	if (sk_X509_num(sk) == 0) {
+		ret = err_set(ERR_CERT, "no certificate found in the "
+		    "intermediates file %s: expected a PEM bundle", path);
+		goto out;
+	}
+	*out = sk;
+	sk = NULL;
+	ret = ERR_OK;
+out:
+	ERR_clear_error();
+	sk_X509_pop_free(sk, X509_free);
+	BIO_free(bio);
+	OPENSSL_free(data);
+	return ret;
+}
+
+int
+x509_base64(X509 *x, char **out)
+{
+	unsigned char *der = NULL;
+	int len, ret = ERR_NOMEM;
+
+	*out = NULL;
+	if ((len = i2d_X509(x, &der)) <= 0)
+		return err_ssl(ERR_CERT, "cannot encode the certificate");
+	if ((*out = malloc(4 * (((size_t)len + 2) / 3) + 1)) == NULL)
+		goto out;
+	EVP_EncodeBlock((unsigned char *)*out, der, len);
+	ret = ERR_OK;
+out:
+	OPENSSL_free(der);
+	return ret;
+}
+
+int
+x509_chain_base64(STACK_OF(X509) *chain, char **out)
+{
+	char *joined = NULL, *one = NULL, *tmp;
+	size_t total = 0, n;
+	int i, ret;
+
+	*out = NULL;
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		if ((ret = x509_base64(sk_X509_value(chain, i), &one)) != ERR_OK)
+			goto out;
+		n = strlen(one);
+		if ((tmp = realloc(joined, total + n + 2)) == NULL) {
+			ret = ERR_NOMEM;
+			goto out;
+		}
+		joined = tmp;
+		if (total > 0)
+			joined[total++] = ',';
+		memcpy(joined + total, one, n + 1);
+		total += n;
+		free(one);
+		one = NULL;
+	}
+	*out = joined;
+	joined = NULL;
+	ret = ERR_OK;
+out:
+	free(one);
+	free(joined);
+	return ret;
+}
+
+int
+x509_serial_decimal(X509 *x, char **out)
+{
+	BIGNUM *bn;
+	char *dec;
+
+	*out = NULL;
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL)
+		return err_ssl(ERR_CERT, "cannot read the certificate's serial");
+	dec = BN_bn2dec(bn);
+	BN_free(bn);
+	if (dec == NULL)
+		return ERR_NOMEM;
+	/* Ours to free with free(), not OPENSSL_free(). */
+	*out = strdup(dec);
+	OPENSSL_free(dec);
+	return *out != NULL ? ERR_OK : ERR_NOMEM;
+}
+
+static void
+format_time(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm))
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	else
+		snprintf(buf, len, "(unreadable date)");
+}
+
+void
+x509_subject(X509 *x, char *buf, size_t len)
+{
+	X509_NAME_oneline(X509_get_subject_name(x), buf, (int)len);
+}
+
+int
+x509_check_validity(X509 *x, const char *what, time_t now)
+{
+	char from[64], to[64], subj[256];
+
+	format_time(X509_get0_notBefore(x), from, sizeof(from));
+	format_time(X509_get0_notAfter(x), to, sizeof(to));
+	x509_subject(x, subj, sizeof(subj));
+	if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0)
+		return err_set(ERR_CERT, "%s %s is not yet valid: valid from "
+		    "%s to %s (check the system clock)", what, subj, from, to);
+	if (X509_cmp_time(X509_get0_notAfter(x), &now) < 0)
+		return err_set(ERR_CERT, "%s %s expired on %s (valid from %s): "
+		    "renew it", what, subj, to, from);
+	return ERR_OK;
+}
+
+int
+x509_algorithm(X509 *x, const char *what, const char **alg)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	char group[64] = "";
+
+	*alg = NULL;
+	if (pk == NULL)
+		return err_ssl(ERR_CERT, "cannot read the public key of %s",
+		    what);
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		if (EVP_PKEY_get_bits(pk) < 2048)
+			return err_set(ERR_KEY, "unsupported key in %s: "
+			    "RSA-%d; Roles Anywhere needs RSA of 2048 bits or "
+			    "more, or EC P-256/P-384", what,
+			    EVP_PKEY_get_bits(pk));
+		*alg = SIGV4_ALG_RSA;
+		return ERR_OK;
+	}
+	if (EVP_PKEY_is_a(pk, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL) &&
+	    (strcmp(group, "prime256v1") == 0 ||
+	    strcmp(group, "secp384r1") == 0 ||
+	    strcmp(group, "secp521r1") == 0)) {
+		*alg = SIGV4_ALG_ECDSA;
+		return ERR_OK;
+	}
+	ERR_clear_error();
+	return err_set(ERR_KEY, "unsupported key in %s: %s%s%s; Roles Anywhere "
+	    "needs RSA (2048 bits or more) or EC P-256/P-384", what,
+	    EVP_PKEY_get0_type_name(pk), *group ? " " : "", group);
+}

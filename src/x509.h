@@ -1,0 +1,29 @@
+/* Certificates and chains: loading, encoding for headers, pre-flight checks. */
+#ifndef RASIGN_X509_H
+#define RASIGN_X509_H
+
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#define CHAIN_MAX 5		/* intermediates sent; AWS's own limit */
+
+/* The first certificate in a PEM file (other blocks skipped) or a DER file. */
+int x509_load_cert(const char *path, X509 **out);
+/* Every CERTIFICATE block of a PEM bundle; at least one, at most CHAIN_MAX. */
+int x509_load_bundle(const char *path, STACK_OF(X509) **out);
+/* Base64 of the DER, no newlines; for X-Amz-X509. */
+int x509_base64(X509 *, char **out);
+/* Comma-joined base64 DERs, for X-Amz-X509-Chain; NULL for an empty chain. */
+int x509_chain_base64(STACK_OF(X509) *, char **out);
+/* The serial number in decimal, as the Credential carries it. */
+int x509_serial_decimal(X509 *, char **out);
+/* "Not yet valid" and "expired" errors name the dates. `what` names the cert. */
+int x509_check_validity(X509 *, const char *what, time_t now);
+/* The SigV4-X509 algorithm for the certificate's key, or ERR_KEY. */
+int x509_algorithm(X509 *, const char *what, const char **alg);
+/* The subject as one line, for messages. */
+void x509_subject(X509 *, char *buf, size_t len);
+
+#endif
