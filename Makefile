@@ -35,7 +35,7 @@ LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
-UNIT_SRC = hsm-tests/unit/test_sigv4.c
+UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
 .PHONY: all check check-unit check-e2e demo deps install uninstall lint clean
@@ -55,15 +55,16 @@ $(BUILD)/ra-endpoint: $(ENDPOINT_SRC) $(wildcard hsm-tests/endpoint/*.h)
 		$$($(PKG_CONFIG) --cflags $(LIBS_ENDPOINT)) -o $@ $(ENDPOINT_SRC) \
 		$$($(PKG_CONFIG) --libs $(LIBS_ENDPOINT)) -lpthread
 
-$(BUILD)/unit-tests: $(UNIT_SRC) $(LIBOBJ)
+$(BUILD)/unit/%: hsm-tests/unit/%.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) \
 		$$($(PKG_CONFIG) --cflags cmocka $(LIBS_CORE)) -o $@ \
-		$(UNIT_SRC) $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE))
+		$< $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE))
 
 # The tests: unit tests, then end to end against the local endpoint.
-check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(BUILD)/unit-tests lint
+check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
-		UNIT_TESTS=$(BUILD)/unit-tests bash hsm-tests/run-all.sh
+		UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.
 demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint
