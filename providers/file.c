@@ -100,13 +100,14 @@ decode_key(const uint8_t *data, size_t len, struct pwctx *pw, EVP_PKEY **out)
 	else if (pw->err != ERR_OK)
 		ret = pw->err;
 	else if (pw->asked)
-		ret = err_ssl(ERR_PASSWORD, "cannot decrypt the private key "
+		ret = err_set(ERR_PASSWORD, "cannot decrypt the private key "
 		    "in %s: wrong password, or an encryption OpenSSL does not "
 		    "support", pw->path);
 	else
-		ret = err_ssl(ERR_KEY, "no private key found in %s: expected "
+		ret = err_set(ERR_KEY, "no private key found in %s: expected "
 		    "PEM or DER in PKCS#8, PKCS#1, SEC1 or PKCS#12 form",
 		    pw->path);
+	/* OpenSSL's reasons here ("wrong tag", ...) would only mislead. */
 	ERR_clear_error();
 	BIO_free(bio);
 	OSSL_DECODER_CTX_free(dctx);
@@ -142,7 +143,7 @@ open_pkcs12(PKCS12 *p12, struct pwctx *pw, struct file_signer *fs)
 		if ((ret = get_password(pw)) != ERR_OK)
 			return ret;
 		if (!PKCS12_verify_mac(p12, pw->password, -1))
-			return err_ssl(ERR_PASSWORD, "wrong password for the "
+			return err_set(ERR_PASSWORD, "wrong password for the "
 			    "PKCS#12 file %s (--pkcs8-password)", pw->path);
 		pass = pw->password;
 	}

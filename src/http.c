@@ -81,23 +81,25 @@ transport_error(CURLcode rc, const char *url, const char *detail,
     const struct http_config *cfg, bool *retryable)
 {
 	const char *why = *detail ? detail : curl_easy_strerror(rc);
+	/* The query only repeats the ARNs: name the URL up to it. */
+	int ulen = (int)strcspn(url, "?");
 
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 		*retryable = false;
-		return err_set(ERR_NETWORK, "TLS certificate of %s not "
+		return err_set(ERR_NETWORK, "TLS certificate of %.*s not "
 		    "trusted (%s): check --endpoint, or add its CA with "
-		    "AWS_CA_BUNDLE", url, why);
+		    "AWS_CA_BUNDLE", ulen, url, why);
 	case CURLE_SSL_CONNECT_ERROR:
 		*retryable = false;
-		return err_set(ERR_NETWORK, "TLS handshake with %s failed "
-		    "(%s)", url, why);
+		return err_set(ERR_NETWORK, "TLS handshake with %.*s failed "
+		    "(%s)", ulen, url, why);
 	case CURLE_OPERATION_TIMEDOUT:
 		*retryable = true;
-		return err_set(ERR_NETWORK, "request to %s timed out after "
-		    "%ld ms (%s): check the network or raise --timeout", url,
-		    cfg->timeout_ms, why);
+		return err_set(ERR_NETWORK, "request to %.*s timed out after "
+		    "%ld ms (%s): check the network or raise --timeout",
+		    ulen, url, cfg->timeout_ms, why);
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 	case CURLE_COULDNT_CONNECT:
@@ -106,12 +108,12 @@ transport_error(CURLcode rc, const char *url, const char *detail,
 	case CURLE_RECV_ERROR:
 	case CURLE_PARTIAL_FILE:
 		*retryable = true;
-		return err_set(ERR_NETWORK, "cannot reach %s (%s): check the "
-		    "network, proxy settings and --endpoint", url, why);
+		return err_set(ERR_NETWORK, "cannot reach %.*s (%s): check the "
+		    "network, proxy settings and --endpoint", ulen, url, why);
 	default:
 		*retryable = false;
-		return err_set(ERR_NETWORK, "request to %s failed (%s)", url,
-		    why);
+		return err_set(ERR_NETWORK, "request to %.*s failed (%s)", ulen,
+		    url, why);
 	}
 }
 

@@ -42,7 +42,7 @@ x509_load_cert(const char *path, X509 **out)
 		}
 	}
 	if (*out == NULL) {
-		ret = err_ssl(ERR_CERT, "no certificate found in %s: expected "
+		ret = err_set(ERR_CERT, "no certificate found in %s: expected "
 		    "a PEM or DER X.509 certificate", path);
 		goto out;
 	}
@@ -191,7 +191,18 @@ format_time(const ASN1_TIME *t, char *buf, size_t len)
 void
 x509_subject(X509 *x, char *buf, size_t len)
 {
-	X509_NAME_oneline(X509_get_subject_name(x), buf, (int)len);
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	/* RFC 2253 with UTF-8 kept: "CN=leaf,O=Example", one line. */
+	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	    XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	    (n = BIO_read(b, buf, (int)len - 1)) > 0)
+		buf[n] = '\0';
+	BIO_free(b);
 }
 
 int
