@@ -1,0 +1,364 @@
+# hsm-tests/lib.sh: a tiny TAP-ish harness for rasign's shell tests.
+# Sourced (bash) by hsm-tests/test-*.sh, which are run from the repo root.
+#
+# In the spirit of p11-kit's common/test-init.sh: each test is a shell
+# function run in a subshell by run_test, so an assertion that fails simply
+# exits that subshell; the harness prints "ok N - name" or "not ok N - name"
+# followed by the failure as "# " lines, and at exit the closing line
+# "N passed, N failed" (exit 1 if anything failed).
+#
+# A missing tool skips the whole file with exit 77 (automake's "skip"), except
+# under CI=true, where nothing may be skipped and a missing tool is a failure.
+#
+# Knobs (environment):
+#   RASIGN        the binary under test        (default build/rasign)
+#   RA_ENDPOINT   the local CreateSession server (default build/ra-endpoint)
+#   FIXTURES_DIR  where make-pki.sh builds the PKI (default: inside the
+#                 private temp dir; set it to reuse a PKI across runs)
+#   CHECKER       a prefix for every rasign run, e.g. "valgrind -q --error-exitcode=99"
+#   KEEP_TESTDIR  non-empty: leave the private temp dir behind for debugging
+#   RUN_TIMEOUT   seconds before a hung rasign run is killed (default 60)
+
+set -u
+
+RASIGN=${RASIGN:-build/rasign}
+RA_ENDPOINT=${RA_ENDPOINT:-build/ra-endpoint}
+CHECKER=${CHECKER:-}
+RUN_TIMEOUT=${RUN_TIMEOUT:-60}
+HSM_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Debian's python3 has only the standard library we need and starts 5x
+# faster than a pyenv shim; fall back to whatever python3 is on PATH.
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+CHECK="$PY $HSM_TESTS/check.py"
+
+# ARNs the endpoint is configured with (its contract).
+TA_ARN=arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+PROFILE_ARN=arn:aws:rolesanywhere:us-east-1:123456789012:profile/5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f
+ROLE_ARN=arn:aws:iam::123456789012:role/rasign-test
+DEFAULT_BODY='{"durationSeconds":3600}'
+
+N_TESTS=0
+N_PASS=0
+N_FAIL=0
+N_SKIP=0
+LIB_SKIPPED_ALL=
+ENDPOINT_PIDS=
+
+# Everything a run creates lives in one private directory.
+TESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/rasign-tests.XXXXXX") || exit 1
+chmod 0700 "$TESTDIR"
+# Test scripts may call it $TMP too.
+# shellcheck disable=SC2034
+TMP=$TESTDIR
+
+# rasign must see none of the caller's AWS setup: no profile, no shared config,
+# no endpoint override, no proxy (the endpoint is on loopback).
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_REGION AWS_DEFAULT_REGION \
+	AWS_ENDPOINT_URL AWS_ENDPOINT_URL_ROLESANYWHERE AWS_USE_FIPS_ENDPOINT \
+	AWS_USE_DUALSTACK_ENDPOINT AWS_MAX_ATTEMPTS AWS_RETRY_MODE \
+	HTTPS_PROXY https_proxy HTTP_PROXY http_proxy ALL_PROXY all_proxy
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+export HOME=$TESTDIR/home
+mkdir -p "$HOME"
+
+lib_cleanup() {
+	local pid
+	for pid in $ENDPOINT_PIDS; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in $ENDPOINT_PIDS; do
+		# Give it a second to exit cleanly (ASan reports on exit), then force.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	ENDPOINT_PIDS=
+	if [ -n "${KEEP_TESTDIR:-}" ]; then
+		echo "# test directory kept: $TESTDIR"
+	else
+		rm -rf "$TESTDIR"
+	fi
+}
+
+lib_on_exit() {
+	local rc=$?
+	trap - EXIT
+	lib_cleanup
+	if [ -n "$LIB_SKIPPED_ALL" ]; then
+		exit 77
+	fi
+	echo "1..$N_TESTS"
+	[ "$N_SKIP" -gt 0 ] && echo "# $N_SKIP skipped"
+	echo "$N_PASS passed, $N_FAIL failed"
+	if [ "$N_FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+trap lib_on_exit EXIT
+trap 'exit 130' INT HUP TERM
+
+bail_out() {
+	echo "Bail out! $*"
+	N_FAIL=$((N_FAIL + 1))
+	exit 1
+}
+
+# skip_all REASON: skip the whole file (exit 77), or fail it under CI.
+skip_all() {
+	if [ "${CI:-}" = true ]; then
+		bail_out "$* (CI=true: nothing may be skipped)"
+	fi
+	echo "1..0 # SKIP $*"
+	LIB_SKIPPED_ALL=1
+	exit 77
+}
+
+# require_tool NAME...: every NAME must be an executable (path or on PATH).
+require_tool() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || skip_all "missing tool: $t"
+	done
+}
+
+# setup_pki: build (or reuse) the test PKI and source its testvars.
+setup_pki() {
+	FIXTURES_DIR=${FIXTURES_DIR:-$TESTDIR/pki}
+	bash softhsm-fixtures/make-pki.sh "$FIXTURES_DIR" >"$TESTDIR/make-pki.log" 2>&1 ||
+		bail_out "make-pki.sh failed: $(tail -n 3 "$TESTDIR/make-pki.log")"
+	# shellcheck disable=SC1091
+	. "$FIXTURES_DIR/testvars"
+	# The endpoint's TLS certificate is trusted the way a user would do it.
+	export AWS_CA_BUNDLE=$TLS_CA
+}
+
+# start_endpoint NAME TLS_CERT TLS_KEY [extra ra-endpoint args]
+# Starts one ra-endpoint on an ephemeral port in $TESTDIR/NAME and sets
+# NAME_PORT, NAME_URL, NAME_RECORD, NAME_FAULTS.
+start_endpoint() {
+	local name=$1 cert=$2 key=$3 d pid port _
+	shift 3
+	d=$TESTDIR/$name
+	mkdir -p "$d"
+	: >"$d/record"
+	: >"$d/faults"
+	"$RA_ENDPOINT" --tls-cert "$cert" --tls-key "$key" \
+		--trust-anchor "$ROOT_CA_CRT" --region us-east-1 \
+		--trust-anchor-arn "$TA_ARN" --profile-arn "$PROFILE_ARN" \
+		--role-arn "$ROLE_ARN" --port 0 --port-file "$d/port" \
+		--pid-file "$d/pid" --record "$d/record" --faults "$d/faults" \
+		"$@" >"$d/log" 2>&1 </dev/null &
+	pid=$!
+	ENDPOINT_PIDS="$ENDPOINT_PIDS $pid"
+	# The port file appears once the server listens; ASan builds start
+	# slowly, so wait up to 10 s.
+	port=
+	for _ in $(seq 100); do
+		if [ -s "$d/port" ]; then
+			port=$(tr -d ' \n' <"$d/port")
+			case $port in ''|*[!0-9]*) port= ;; *) break ;; esac
+		fi
+		kill -0 "$pid" 2>/dev/null ||
+			bail_out "ra-endpoint $name exited: $(tail -n 3 "$d/log")"
+		sleep 0.1
+	done
+	[ -n "$port" ] || bail_out "ra-endpoint $name wrote no port in 10 s"
+	# Also kill the pid it recorded, should it have forked.
+	if [ -s "$d/pid" ] && [ "$(cat "$d/pid")" != "$pid" ]; then
+		ENDPOINT_PIDS="$ENDPOINT_PIDS $(cat "$d/pid")"
+	fi
+	printf -v "${name}_PORT" '%s' "$port"
+	printf -v "${name}_URL" '%s' "https://127.0.0.1:$port"
+	printf -v "${name}_RECORD" '%s' "$d/record"
+	printf -v "${name}_FAULTS" '%s' "$d/faults"
+}
+
+# use_endpoint NAME: the endpoint rasign_cp talks to and the records checked.
+use_endpoint() {
+	local v
+	v=${1}_PORT; EP_PORT=${!v}
+	v=${1}_URL; EP_URL=${!v}
+	v=${1}_RECORD; EP_RECORD=${!v}
+	v=${1}_FAULTS; EP_FAULTS=${!v}
+}
+
+# set_faults LINE...: the answers for the next requests, one per line.
+set_faults() {
+	printf '%s\n' "$@" >"$EP_FAULTS"
+}
+
+# run_test NAME COMMAND [ARGS...]: run one test in a subshell.
+run_test() {
+	local name=$1 rc
+	shift
+	N_TESTS=$((N_TESTS + 1))
+	T=$TESTDIR/t$N_TESTS
+	mkdir -p "$T"
+	# No fault left over from an earlier test may leak into this one.
+	[ -n "${EP_FAULTS:-}" ] && : >"$EP_FAULTS"
+	("$@") >"$T/log" 2>&1 </dev/null
+	rc=$?
+	case $rc in
+	0)
+		echo "ok $N_TESTS - $name"
+		N_PASS=$((N_PASS + 1))
+		;;
+	77)
+		if [ "${CI:-}" = true ]; then
+			echo "not ok $N_TESTS - $name # skipped under CI=true"
+			N_FAIL=$((N_FAIL + 1))
+		else
+			echo "ok $N_TESTS - $name # SKIP"
+			N_SKIP=$((N_SKIP + 1))
+		fi
+		sed 's/^/# /' "$T/log"
+		;;
+	*)
+		echo "not ok $N_TESTS - $name"
+		N_FAIL=$((N_FAIL + 1))
+		sed 's/^/# /' "$T/log"
+		;;
+	esac
+}
+
+# fail MESSAGE: end the current test as failed.
+fail() {
+	echo "$*"
+	exit 1
+}
+
+# skip MESSAGE: end the current test as skipped.
+skip() {
+	echo "skip: $*"
+	exit 77
+}
+
+# run_rasign ARGS...: run the binary with no terminal (setsid: /dev/tty cannot
+# be opened, so a password prompt fails instead of hanging), stdin from
+# /dev/null. Sets RC and the files OUT and ERR; remembers how many requests
+# the current endpoint had recorded before (REC_BEFORE).
+run_rasign() {
+	OUT=$T/stdout
+	ERR=$T/stderr
+	REC_BEFORE=$(rec_count)
+	echo "\$ rasign $*"
+	# shellcheck disable=SC2086 # CHECKER is a command prefix
+	setsid -w timeout -k 5 "$RUN_TIMEOUT" $CHECKER "$RASIGN" "$@" \
+		</dev/null >"$OUT" 2>"$ERR"
+	RC=$?
+}
+
+# rasign_cp ARGS...: credential-process against the current endpoint.
+rasign_cp() {
+	run_rasign credential-process --trust-anchor-arn "$TA_ARN" \
+		--profile-arn "$PROFILE_ARN" --role-arn "$ROLE_ARN" \
+		--endpoint "$EP_URL" "$@"
+}
+
+rec_count() {
+	if [ -n "${EP_RECORD:-}" ] && [ -f "$EP_RECORD" ]; then
+		wc -l <"$EP_RECORD" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+
+# new_records N: wait (up to 3 s: the endpoint may log after it answers) until
+# N requests beyond REC_BEFORE are recorded; leave them in $T/new.jsonl.
+new_records() {
+	local want=$1 _
+	for _ in $(seq 30); do
+		[ $(($(rec_count) - REC_BEFORE)) -ge "$want" ] && break
+		sleep 0.1
+	done
+	tail -n +$((REC_BEFORE + 1)) "$EP_RECORD" >"$T/new.jsonl"
+	NEW_COUNT=$(wc -l <"$T/new.jsonl" | tr -d ' ')
+}
+
+show_run() {
+	echo "exit status: $RC"
+	echo "stdout: $(head -c 300 "$OUT")"
+	sed 's/^/stderr: /' "$ERR" | head -n 20
+}
+
+assert_exit() {
+	[ "$RC" -eq "$1" ] || { show_run; fail "exit status $RC, want $1"; }
+}
+
+assert_stdout_empty() {
+	[ ! -s "$OUT" ] || { show_run; fail "stdout is not empty"; }
+}
+
+# Exactly one line, newline-terminated, beginning with "rasign: ".
+assert_stderr_one_line() {
+	local n
+	n=$(wc -l <"$ERR" | tr -d ' ')
+	if [ "$n" -ne 1 ]; then
+		show_run
+		fail "stderr has $n lines, want exactly 1"
+	fi
+	[ -z "$(tail -c 1 "$ERR")" ] || { show_run; fail "stderr does not end in a newline"; }
+	grep -q '^rasign: ' "$ERR" || { show_run; fail "stderr does not start with 'rasign: '"; }
+}
+
+# assert_stderr_matches REGEX: extended regex, case-insensitive.
+assert_stderr_matches() {
+	grep -Eiq -- "$1" "$ERR" || { show_run; fail "stderr does not match /$1/i"; }
+}
+
+# assert_json_field FILE KEY EXPECTED: a top-level string field of a JSON file.
+assert_json_field() {
+	local v
+	v=$($CHECK field "$1" "$2") || fail "no field $2 in $1"
+	[ "$v" = "$3" ] || fail "$2 is '$v', want '$3'"
+}
+
+# assert_failure CODE REGEX: the complete contract of a failed run.
+assert_failure() {
+	assert_exit "$1"
+	assert_stdout_empty
+	assert_stderr_one_line
+	assert_stderr_matches "$2"
+}
+
+# assert_requests N: exactly N requests reached the endpoint in this run.
+assert_requests() {
+	new_records "$1"
+	# Settle: a request beyond N would have been answered before rasign
+	# exited, but its record line may still be on its way.
+	sleep 0.2
+	new_records "$1"
+	[ "$NEW_COUNT" -eq "$1" ] ||
+		fail "$NEW_COUNT request(s) reached the endpoint, want $1"
+}
+
+# assert_no_request: a pre-flight failure must not touch the network.
+assert_no_request() {
+	sleep 0.1
+	[ "$(rec_count)" -eq "$REC_BEFORE" ] ||
+		fail "the record grew by $(($(rec_count) - REC_BEFORE)): a request was sent"
+}
+
+# expect_success CERT ALG [check.py success options]: exit 0, the exact
+# credential_process JSON, its AccessKeyId equal to the one the endpoint
+# issued, and the request as spec §2.3-2.4 describes it. One request is
+# expected unless --requests N is given.
+expect_success() {
+	local cert=$1 alg=$2 n=1 a
+	shift 2
+	for a in "$@"; do
+		case $a in --requests=*) n=${a#--requests=} ;; esac
+	done
+	assert_exit 0
+	new_records "$n"
+	$CHECK success --stdout "$OUT" --records "$T/new.jsonl" --cert "$cert" \
+		--alg "$alg" --host "127.0.0.1:$EP_PORT" --body "$DEFAULT_BODY" \
+		--requests="$n" --trust-anchor-arn "$TA_ARN" \
+		--profile-arn "$PROFILE_ARN" --role-arn "$ROLE_ARN" "$@" ||
+		{ show_run; fail "request or output check failed"; }
+}
