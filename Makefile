@@ -27,7 +27,7 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(CFLAGS)
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/readfile.c src/arn.c src/identity.c \
+	src/readfile.c src/arn.c src/identity.c src/endpoint.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	providers/registry.c providers/file.c
 # The tool minus main(): what the unit tests link against.

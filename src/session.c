@@ -4,28 +4,16 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/obj_mac.h>
 #include <openssl/rand.h>
 
 #include "arn.h"
+#include "endpoint.h"
 #include "err.h"
 #include "log.h"
 #include "session.h"
 #include "sigv4x509.h"
-
-/* AWS partitions by region prefix (spec §2.2); "aws" is the default. */
-static const struct {
-	const char *prefix;
-	const char *suffix;
-} partitions[] = {
-	{ "cn-", "amazonaws.com.cn" },
-	{ "us-isob-", "sc2s.sgov.gov" },
-	{ "us-isof-", "csp.hci.ic.gov" },
-	{ "us-iso-", "c2s.ic.gov" },
-	{ "eu-isoe-", "cloud.adc-e.uk" },
-};
 
 static int
 check_arns(const struct options *o, struct arn *ta)
@@ -84,94 +72,6 @@ check_session_name(const char *s)
 	return ERR_OK;
 }
 
-static int
-default_endpoint(const char *region, char **out)
-{
-	const char *suffix = "amazonaws.com", *fips;
-	bool use_fips;
-
-	for (size_t i = 0; i < sizeof(partitions) / sizeof(partitions[0]); i++)
-		if (strncmp(region, partitions[i].prefix,
-		    strlen(partitions[i].prefix)) == 0) {
-			suffix = partitions[i].suffix;
-			break;
-		}
-	fips = getenv("AWS_USE_FIPS_ENDPOINT");
-	use_fips = fips != NULL && strcasecmp(fips, "true") == 0;
-	if (asprintf(out, "https://rolesanywhere%s.%s.%s",
-	    use_fips ? "-fips" : "", region, suffix) < 0) {
-		*out = NULL;
-		return ERR_NOMEM;
-	}
-	return ERR_OK;
-}
-
-/* Splits the base URL with libcurl's parser; builds URL, Host and path. */
-static int
-resolve_url(const char *base, struct session *s)
-{
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
-	CURLU *u;
-	size_t n;
-	int ret = ERR_USAGE;
-
-	if ((u = curl_url()) == NULL)
-		return ERR_NOMEM;
-	if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		ret = err_set(ERR_USAGE, "endpoint \"%.200s\" is not an "
-		    "http:// or https:// URL", base);
-		goto out;
-	}
-	(void)curl_url_get(u, CURLUPART_PORT, &port, 0);
-	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-		goto out;
-	/* The canonical URI is the path actually sent (spec §14.2 #9). */
-	n = strlen(path);
-	while (n > 0 && path[n - 1] == '/')
-		n--;
-	if (asprintf(&s->path, "%.*s/sessions", (int)n, path) < 0 ||
-	    asprintf(&s->host, "%s%s%s", host, port ? ":" : "",
-	    port ? port : "") < 0 ||
-	    asprintf(&s->url, "%s://%s%s?%s", scheme, s->host, s->path,
-	    s->query) < 0) {
-		ret = ERR_NOMEM;
-		goto out;
-	}
-	ret = ERR_OK;
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	return ret;
-}
-
-static int
-choose_endpoint(const struct options *o, struct session *s)
-{
-	const char *base = o->endpoint;
-	char *computed = NULL;
-	int ret;
-
-	/* An explicit flag wins over the environment (spec §14.2 #9). */
-	if (base == NULL || *base == '\0')
-		base = getenv("AWS_ENDPOINT_URL_ROLESANYWHERE");
-	if (base == NULL || *base == '\0')
-		base = getenv("AWS_ENDPOINT_URL");
-	if (base == NULL || *base == '\0') {
-		if ((ret = default_endpoint(s->region, &computed)) != ERR_OK)
-			return ret;
-		base = computed;
-	}
-	ret = resolve_url(base, s);
-	free(computed);
-	return ret;
-}
-
 int
 session_prepare(const struct options *o, struct session *s)
 {
@@ -207,7 +107,8 @@ session_prepare(const struct options *o, struct session *s)
 	    o->trust_anchor_arn, &s->query)) != ERR_OK ||
 	    (ret = sigv4_body(o->session_duration, o->role_session_name,
 	    &s->body)) != ERR_OK ||
-	    (ret = choose_endpoint(o, s)) != ERR_OK) {
+	    (ret = endpoint_resolve(o->endpoint, s->region, s->query, &s->url,
+	    &s->host, &s->path)) != ERR_OK) {
 		session_free(s);
 		return ret;
 	}
