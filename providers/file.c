@@ -114,26 +114,19 @@ decode_key(const uint8_t *data, size_t len, struct pwctx *pw, EVP_PKEY **out)
 	return ret;
 }
 
-/* Older PKCS#12 files use RC2 or 3DES, which OpenSSL 3 keeps in "legacy". */
-static void
-load_legacy_provider(void)
-{
-	static int done;
-
-	if (!done) {
-		done = 1;
-		(void)OSSL_PROVIDER_try_load(NULL, "legacy", 1);
-		ERR_clear_error();
-	}
-}
-
 static int
 open_pkcs12(PKCS12 *p12, struct pwctx *pw, struct file_signer *fs)
 {
+	OSSL_PROVIDER *legacy;
 	const char *pass = NULL;
-	int ret;
+	int ret = ERR_KEY;
 
-	load_legacy_provider();
+	/*
+	 * Older PKCS#12 files use RC2 or 3DES, which OpenSSL 3 keeps in the
+	 * "legacy" provider; loaded only for this parse, beside the default.
+	 */
+	legacy = OSSL_PROVIDER_try_load(NULL, "legacy", 1);
+	ERR_clear_error();
 	/* No password: try the empty one both ways (NULL and ""). */
 	if (!PKCS12_mac_present(p12) || PKCS12_verify_mac(p12, NULL, 0))
 		pass = NULL;
@@ -141,26 +134,37 @@ open_pkcs12(PKCS12 *p12, struct pwctx *pw, struct file_signer *fs)
 		pass = "";
 	else {
 		if ((ret = get_password(pw)) != ERR_OK)
-			return ret;
-		if (!PKCS12_verify_mac(p12, pw->password, -1))
-			return err_set(ERR_PASSWORD, "wrong password for the "
+			goto out;
+		if (!PKCS12_verify_mac(p12, pw->password, -1)) {
+			ret = err_set(ERR_PASSWORD, "wrong password for the "
 			    "PKCS#12 file %s (--pkcs8-password)", pw->path);
+			goto out;
+		}
 		pass = pw->password;
 	}
-	if (!PKCS12_parse(p12, pass, &fs->pkey, &fs->leaf, &fs->chain))
-		return err_ssl(ERR_KEY, "cannot read the PKCS#12 file %s",
+	if (!PKCS12_parse(p12, pass, &fs->pkey, &fs->leaf, &fs->chain)) {
+		ret = err_ssl(ERR_KEY, "cannot read the PKCS#12 file %s",
 		    pw->path);
-	if (fs->pkey == NULL)
-		return err_set(ERR_KEY, "the PKCS#12 file %s holds no private "
+		goto out;
+	}
+	if (fs->pkey == NULL) {
+		ret = err_set(ERR_KEY, "the PKCS#12 file %s holds no private "
 		    "key", pw->path);
-	if (fs->leaf == NULL)
-		return err_set(ERR_CERT, "the PKCS#12 file %s holds no "
+		goto out;
+	}
+	if (fs->leaf == NULL) {
+		ret = err_set(ERR_CERT, "the PKCS#12 file %s holds no "
 		    "certificate for its key", pw->path);
+		goto out;
+	}
 	if (fs->chain != NULL && sk_X509_num(fs->chain) == 0) {
 		sk_X509_free(fs->chain);
 		fs->chain = NULL;
 	}
-	return ERR_OK;
+	ret = ERR_OK;
+out:
+	OSSL_PROVIDER_unload(legacy);
+	return ret;
 }
 
 static void
