@@ -6,13 +6,15 @@ PKG_CONFIG ?= pkg-config
 SANITIZE ?=
 BUILD ?= $(if $(SANITIZE),build-asan,build)
 
-LIBS_CORE = libcrypto libssl libcurl jansson
+WITH_PKCS11 ?= 1
+LIBS_CORE = libcrypto libssl libcurl jansson $(if $(WITH_PKCS11),p11-kit-1)
 LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 
 # Debian packages: what `make deps` installs when missing.
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
-	libjansson-dev libmicrohttpd-dev libcmocka-dev
-DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps
+	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev
+DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps \
+	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl
 DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
 
 CFLAGS ?= -O2 -g
@@ -23,13 +25,14 @@ CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
-ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(CFLAGS)
+ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11) $(CFLAGS)
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
 	src/readfile.c src/arn.c src/identity.c src/endpoint.c \
 	src/cmd_credential_process.c src/cmd_version.c \
-	providers/registry.c providers/file.c
+	providers/registry.c providers/file.c \
+	$(if $(WITH_PKCS11),providers/pkcs11.c providers/p11find.c providers/p11uri.c)
 # The tool minus main(): what the unit tests link against.
 LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)

@@ -26,7 +26,14 @@ enum {
 /* What the user asked for, without any CLI detail. */
 struct key_request {
 	const char *key_ref;		/* path, pkcs11: URI or handle: */
+	const char *cert_ref;		/* --certificate as given, or NULL */
+	X509 *cert;			/* the certificate, when read from a file */
 	const char *password_source;	/* pass-phrase source or NULL */
+	const char *pkcs11_lib;		/* one module instead of p11-kit's list */
+	const char *uri_pin;		/* pin-value that was in a URI, or NULL */
+	const char *pin_source;		/* user PIN source, or NULL */
+	const char *context_pin_source;	/* CKA_ALWAYS_AUTHENTICATE PIN source */
+	bool reuse_pin;			/* the user PIN doubles as context PIN */
 };
 
 struct provider;
@@ -53,6 +60,7 @@ struct provider {
 };
 
 extern const struct provider file_provider;
+extern const struct provider pkcs11_provider;
 
 /* The dispatchers: the only callers of the table. */
 const struct provider *provider_find(const char *key_ref);

@@ -5,7 +5,10 @@
 #include "provider.h"
 
 static const struct provider *const providers[] = {
-	/* pkcs11 and tpm2 come first when built in: they claim by form. */
+	/* Backends that claim by form come first. */
+#ifdef WITH_PKCS11
+	&pkcs11_provider,	/* pkcs11: URIs */
+#endif
 	&file_provider,		/* last: any other reference is a path */
 	NULL,
 };

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "options.h"
+#include "secret.h"
 
 enum kind { STR, SECRET, BOOL, INT };
 
@@ -28,6 +29,8 @@ static const struct optdef {
 	{ "intermediates", STR, CRED, O(intermediates) },
 	{ "pkcs8-password", SECRET, SIGN, O(pkcs8_password) },
 	{ "pkcs11-lib", STR, SIGN | CMD_READ_CERT, O(pkcs11_lib) },
+	{ "pkcs11-pin", SECRET, SIGN | CMD_READ_CERT, O(pkcs11_pin) },
+	{ "pkcs11-context-pin", SECRET, SIGN, O(pkcs11_context_pin) },
 	{ "reuse-pin", BOOL, SIGN, O(reuse_pin) },
 	{ "tpm-key-password", SECRET, SIGN, O(tpm_key_password) },
 	{ "no-tpm-key-password", BOOL, SIGN, O(no_tpm_key_password) },
@@ -66,6 +69,7 @@ static const char *const exclusive[][2] = {
 	{ "no-tpm-key-password", "cert-selector" },
 	{ "no-tpm-key-password", "tpm-key-password" },
 	{ "pkcs8-password", "tpm-key-password" },
+	{ "reuse-pin", "pkcs11-context-pin" },
 };
 
 static int
@@ -117,6 +121,24 @@ take_secret(char *arg, char **out)
 	return ERR_OK;
 }
 
+/* A PIN in a pkcs11: URI leaves argv at once; the key's URI wins. */
+static int
+take_uri_pin(struct options *o, char *uri)
+{
+	char *pin = NULL;
+	int ret;
+
+	if ((ret = secret_take_uri_pin(uri, &pin)) != ERR_OK || pin == NULL)
+		return ret;
+	if (o->uri_pin != NULL && uri == o->certificate)
+		secret_free(pin);
+	else {
+		secret_free(o->uri_pin);
+		o->uri_pin = pin;
+	}
+	return ERR_OK;
+}
+
 static int
 store(struct options *o, const struct optdef *d, char *arg)
 {
@@ -125,7 +147,8 @@ store(struct options *o, const struct optdef *d, char *arg)
 	switch (d->kind) {
 	case STR:
 		*(const char **)field = arg;
-		return ERR_OK;
+		return strncmp(arg, "pkcs11:", 7) == 0 ? take_uri_pin(o, arg) :
+		    ERR_OK;
 	case SECRET:
 		return take_secret(arg, (char **)field);
 	case BOOL:
@@ -215,13 +238,20 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	return ERR_OK;
 }
 
+static void
+wipe(char **s)
+{
+	if (*s != NULL)
+		OPENSSL_clear_free(*s, strlen(*s));
+	*s = NULL;
+}
+
 void
 options_free(struct options *o)
 {
-	if (o->pkcs8_password != NULL)
-		OPENSSL_clear_free(o->pkcs8_password, strlen(o->pkcs8_password));
-	if (o->tpm_key_password != NULL)
-		OPENSSL_clear_free(o->tpm_key_password,
-		    strlen(o->tpm_key_password));
-	o->pkcs8_password = o->tpm_key_password = NULL;
+	wipe(&o->pkcs8_password);
+	wipe(&o->tpm_key_password);
+	wipe(&o->pkcs11_pin);
+	wipe(&o->pkcs11_context_pin);
+	wipe(&o->uri_pin);
 }

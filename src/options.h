@@ -21,10 +21,13 @@ struct options {
 	/* certificate and key */
 	const char *certificate;
 	const char *private_key;
+	char *uri_pin;			/* pin-value taken out of a pkcs11: URI */
 	const char *intermediates;
 	char *pkcs8_password;		/* pass-phrase source; copied, wiped from argv */
 	/* PKCS#11 and TPM options, parsed now for the backends to come */
 	const char *pkcs11_lib;
+	char *pkcs11_pin;		/* pass-phrase source; extension */
+	char *pkcs11_context_pin;	/* pass-phrase source; extension */
 	bool reuse_pin;
 	char *tpm_key_password;
 	bool no_tpm_key_password;

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -143,4 +144,70 @@ out:
 		tcsetattr(fd, TCSAFLUSH, &old);
 	close(fd);
 	return ret;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * RFC 7512 puts pin-value in the query, after '?', between '&'s. The value
+ * is percent-decoded here: p11-kit would do it, but then its copy of the
+ * PIN would outlive our control of it.
+ */
+int
+secret_take_uri_pin(char *uri, char **pin)
+{
+	char *q, *attr, *end, *out;
+	size_t len, i, j = 0;
+	int hi, lo;
+
+	*pin = NULL;
+	q = strchr(uri, '?');
+	if (strstr(uri, "pin-value=") != NULL &&
+	    (q == NULL || strstr(uri, "pin-value=") < q))
+		return err_set(ERR_USAGE, "pin-value belongs in the query part "
+		    "of a pkcs11: URI, after '?' (RFC 7512)");
+	if (q == NULL)
+		return ERR_OK;
+	for (attr = q + 1; *attr != '\0'; attr = *end ? end + 1 : end) {
+		end = attr + strcspn(attr, "&");
+		if (strncmp(attr, "pin-value=", 10) == 0)
+			break;
+	}
+	if (*attr == '\0')
+		return ERR_OK;
+	len = (size_t)(end - attr) - 10;
+	if ((out = OPENSSL_malloc(len + 1)) == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < len; i++) {
+		char c = attr[10 + i];
+
+		if (c == '%' && i + 2 < len &&
+		    (hi = hexval((unsigned char)attr[11 + i])) >= 0 &&
+		    (lo = hexval((unsigned char)attr[12 + i])) >= 0) {
+			out[j++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[j++] = c;
+		}
+	}
+	out[j] = '\0';
+	*pin = out;
+	/* Cut "pin-value=…" and one adjoining separator, wiping the bytes. */
+	if (*end == '&')
+		end++;
+	else if (attr > q + 1)
+		attr--;
+	len = strlen(end);
+	OPENSSL_cleanse(attr, (size_t)(end - attr));
+	memmove(attr, end, len + 1);
+	if (attr == q + 1 && len == 0)
+		*q = '\0';		/* nothing left in the query */
+	return ERR_OK;
 }

@@ -17,6 +17,13 @@ int secret_from_source(const char *spec, const char *what, char **out);
 /* Asks on /dev/tty with echo off. ERR_PASSWORD when there is no terminal. */
 int secret_prompt(const char *prompt, char **out);
 
+/*
+ * Takes pin-value out of a pkcs11: URI in place, before any library parses
+ * it: *pin gets the decoded value (or NULL) and the URI is rewritten
+ * without it, the removed bytes wiped (so argv no longer shows the PIN).
+ */
+int secret_take_uri_pin(char *uri, char **pin);
+
 /* Wipes and frees; NULL-safe. */
 void secret_free(char *s);
 

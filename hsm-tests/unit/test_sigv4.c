@@ -113,7 +113,7 @@ test_vector(void **state)
 	char path[512], *certf, *chainf = NULL, *keyf = NULL;
 	char *cr, *sts, *auth, *x509b64, *chainb64, *serial, sighex[2 * SIGNATURE_MAX + 1];
 	const char *alg, *inter, *keypem, *req_line;
-	struct key_request kr = { NULL, NULL };
+	struct key_request kr = { .key_ref = NULL };
 	struct sigv4_params p;
 	struct signer *sg;
 	STACK_OF(X509) *chain = NULL;

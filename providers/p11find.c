@@ -1,0 +1,278 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "err.h"
+#include "log.h"
+#include "p11.h"
+
+int
+p11_err(CK_RV rv, const char *what)
+{
+	const char *why = p11_kit_strerror(rv);
+
+	switch (rv) {
+	case CKR_PIN_INCORRECT:
+		return err_set(ERR_PASSWORD, "%s: PIN incorrect. It was not "
+		    "retried: a few more wrong PINs lock the token", what);
+	case CKR_PIN_LOCKED:
+		return err_set(ERR_PASSWORD, "%s: the PIN is locked: unblock "
+		    "it with the token's SO PIN or PUK", what);
+	case CKR_PIN_EXPIRED:
+		return err_set(ERR_PASSWORD, "%s: the PIN has expired: set a "
+		    "new one with the token's tools", what);
+	case CKR_PIN_LEN_RANGE:
+	case CKR_PIN_INVALID:
+		return err_set(ERR_PASSWORD, "%s: the PIN is not valid for "
+		    "this token (%s)", what, why);
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_DEVICE_REMOVED:
+		return err_set(ERR_DEVICE, "%s: the token is not present: "
+		    "insert it", what);
+	case CKR_HOST_MEMORY:
+		return ERR_NOMEM;
+	default:
+		return err_set(ERR_DEVICE, "%s: %s (CK_RV 0x%lx)", what, why,
+		    (unsigned long)rv);
+	}
+}
+
+static int
+load_one(const char *path, struct p11_modules *m)
+{
+	CK_FUNCTION_LIST *mod;
+	CK_RV rv;
+
+	if ((m->list = calloc(2, sizeof(*m->list))) == NULL)
+		return ERR_NOMEM;
+	/* CRITICAL: a module that fails to initialise is an error, not skipped. */
+	if ((mod = p11_kit_module_load(path, P11_KIT_MODULE_CRITICAL)) ==
+	    NULL) {
+		free(m->list);
+		m->list = NULL;
+		return err_set(ERR_DEVICE, "cannot load the PKCS#11 module %s: "
+		    "%s", path, p11_kit_message() ? p11_kit_message() :
+		    "unknown error");
+	}
+	if ((rv = p11_kit_module_initialize(mod)) != CKR_OK) {
+		p11_kit_module_release(mod);
+		free(m->list);
+		m->list = NULL;
+		return err_set(ERR_DEVICE, "cannot initialise the PKCS#11 "
+		    "module %s: %s", path, p11_kit_strerror(rv));
+	}
+	m->list[0] = mod;
+	return ERR_OK;
+}
+
+int
+p11_modules_load(const char *lib, P11KitUri *uri, struct p11_modules *m)
+{
+	const char *path = lib;
+
+	memset(m, 0, sizeof(*m));
+	/* p11-kit's own messages would add lines to stderr; we report. */
+	p11_kit_be_quiet();
+	if (path == NULL)
+		path = p11_kit_uri_get_module_path(uri);
+	if (path != NULL)
+		return load_one(path, m);
+	m->list = p11_kit_modules_load_and_initialize(0);
+	m->from_p11kit = true;
+	if (m->list == NULL || m->list[0] == NULL) {
+		p11_modules_release(m);
+		return err_set(ERR_DEVICE, "no PKCS#11 module is registered "
+		    "with p11-kit%s%s: give one with --pkcs11-lib",
+		    p11_kit_message() ? ": " : "",
+		    p11_kit_message() ? p11_kit_message() : "");
+	}
+	return ERR_OK;
+}
+
+void
+p11_modules_release(struct p11_modules *m)
+{
+	if (m->list == NULL)
+		return;
+	if (m->from_p11kit) {
+		p11_kit_modules_finalize_and_release(m->list);
+	} else {
+		p11_kit_module_finalize(m->list[0]);
+		p11_kit_module_release(m->list[0]);
+		free(m->list);
+	}
+	m->list = NULL;
+}
+
+static bool
+module_wanted(CK_FUNCTION_LIST *mod, P11KitUri *uri, CK_INFO *info)
+{
+	const char *name = p11_kit_uri_get_module_name(uri);
+	char *mname;
+	bool ok = true;
+
+	if (name != NULL) {
+		mname = p11_kit_module_get_name(mod);
+		ok = mname != NULL && strcmp(mname, name) == 0;
+		free(mname);
+	}
+	return ok && mod->C_GetInfo(info) == CKR_OK &&
+	    p11_kit_uri_match_module_info(uri, info);
+}
+
+int
+p11_tokens_match(const struct p11_modules *m, P11KitUri *uri,
+    struct p11_token *out, size_t *n)
+{
+	CK_SLOT_ID slots[P11_MAX_TOKENS], want = p11_kit_uri_get_slot_id(uri);
+	CK_SLOT_INFO sinfo;
+	CK_INFO minfo;
+	CK_ULONG count;
+
+	*n = 0;
+	for (size_t i = 0; m->list[i] != NULL; i++) {
+		CK_FUNCTION_LIST *mod = m->list[i];
+
+		if (!module_wanted(mod, uri, &minfo))
+			continue;
+		count = P11_MAX_TOKENS;
+		if (mod->C_GetSlotList(CK_TRUE, slots, &count) != CKR_OK)
+			continue;	/* e.g. too many slots: skip the module */
+		for (CK_ULONG s = 0; s < count; s++) {
+			struct p11_token *t = &out[*n];
+
+			/* slot-id is "any" only when absent (spec §14.2 #20). */
+			if (want != (CK_SLOT_ID)-1 && slots[s] != want)
+				continue;
+			if (mod->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK ||
+			    !p11_kit_uri_match_slot_info(uri, &sinfo) ||
+			    mod->C_GetTokenInfo(slots[s], &t->info) != CKR_OK ||
+			    !p11_kit_uri_match_token_info(uri, &t->info))
+				continue;
+			if (*n == P11_MAX_TOKENS)
+				return err_set(ERR_DEVICE, "more than %d tokens "
+				    "match: name one with token= in the URI",
+				    P11_MAX_TOKENS);
+			t->module = mod;
+			t->slot = slots[s];
+			t->module_info = minfo;
+			(*n)++;
+		}
+	}
+	return ERR_OK;
+}
+
+void
+p11_objects_clear(struct p11_object *objs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(objs[i].value);
+		objs[i].value = NULL;
+	}
+}
+
+/* Reads id, label and, for certificates, the DER value of one object. */
+int
+p11_read_object(const struct p11_token *t, CK_SESSION_HANDLE s,
+    struct p11_object *o)
+{
+	CK_ATTRIBUTE a[3] = {
+		{ CKA_ID, o->id, sizeof(o->id) },
+		{ CKA_LABEL, o->label, sizeof(o->label) - 1 },
+		{ CKA_VALUE, NULL, 0 },
+	};
+	CK_ULONG n = o->class == CKO_CERTIFICATE ? 3 : 2;
+	CK_RV rv;
+
+	/* Missing attributes come back as -1 lengths: treated as empty. */
+	rv = t->module->C_GetAttributeValue(s, o->handle, a, n);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_BUFFER_TOO_SMALL)
+		return p11_err(rv, "reading a token object");
+	o->id_len = a[0].ulValueLen <= sizeof(o->id) ? a[0].ulValueLen : 0;
+	o->label[a[1].ulValueLen < sizeof(o->label) ? a[1].ulValueLen : 0] =
+	    '\0';
+	if (n < 3)
+		return ERR_OK;
+	if (a[2].ulValueLen == (CK_ULONG)-1 || a[2].ulValueLen == 0 ||
+	    a[2].ulValueLen > 64 * 1024)
+		return err_set(ERR_CERT, "a certificate on token has no "
+		    "usable value");
+	if ((o->value = malloc(a[2].ulValueLen)) == NULL)
+		return ERR_NOMEM;
+	a[2].pValue = o->value;
+	if ((rv = t->module->C_GetAttributeValue(s, o->handle, &a[2], 1)) !=
+	    CKR_OK)
+		return p11_err(rv, "reading a certificate on the token");
+	o->value_len = a[2].ulValueLen;
+	return ERR_OK;
+}
+
+int
+p11_find(const struct p11_token *t, CK_SESSION_HANDLE s, P11KitUri *uri,
+    CK_OBJECT_CLASS class, const uint8_t *id, size_t id_len,
+    struct p11_object *out, size_t max, size_t *n)
+{
+	CK_ATTRIBUTE tmpl[3], *a;
+	CK_OBJECT_HANDLE h[P11_MAX_OBJECTS];
+	CK_ULONG nt = 0, found = 0;
+	CK_RV rv;
+	int ret = ERR_OK;
+
+	*n = 0;
+	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &class, sizeof(class) };
+	if (id != NULL) {
+		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, id_len };
+	} else if (uri != NULL) {
+		/* The URI's attributes as p11-kit parsed them. */
+		if ((a = p11_kit_uri_get_attribute(uri, CKA_ID)) != NULL)
+			tmpl[nt++] = *a;
+		if ((a = p11_kit_uri_get_attribute(uri, CKA_LABEL)) != NULL)
+			tmpl[nt++] = *a;
+	}
+	if ((rv = t->module->C_FindObjectsInit(s, tmpl, nt)) != CKR_OK)
+		return p11_err(rv, "searching the token");
+	rv = t->module->C_FindObjects(s, h, P11_MAX_OBJECTS, &found);
+	(void)t->module->C_FindObjectsFinal(s);
+	if (rv != CKR_OK)
+		return p11_err(rv, "searching the token");
+	for (CK_ULONG i = 0; i < found && *n < max; i++) {
+		struct p11_object *o = &out[*n];
+
+		memset(o, 0, sizeof(*o));
+		o->token = t;
+		o->handle = h[i];
+		o->class = class;
+		(*n)++;
+		if ((ret = p11_read_object(t, s, o)) != ERR_OK)
+			break;
+	}
+	return ret;
+}
+
+size_t
+p11_skip_attestation(struct p11_object *objs, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(objs[i].label, P11_ATTESTATION_LABEL,
+		    strlen(P11_ATTESTATION_LABEL)) != 0)
+			kept++;
+	if (kept == 0 || kept == n)
+		return n;
+	kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(objs[i].label, P11_ATTESTATION_LABEL,
+		    strlen(P11_ATTESTATION_LABEL)) == 0) {
+			log_debug("skipping the PIV attestation certificate "
+			    "\"%s\"", objs[i].label);
+			free(objs[i].value);
+			continue;
+		}
+		objs[kept++] = objs[i];
+	}
+	return kept;
+}
