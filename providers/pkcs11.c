@@ -839,6 +839,65 @@ pkcs11_public_key(struct signer *s, EVP_PKEY **out)
 	return ERR_OK;
 }
 
+/*
+ * Lists the certificates a URI matches, on every matching token, before
+ * any login; logs in (never with a prompt) only when nothing was found on
+ * the only matching token and a PIN was given.
+ */
+static int
+pkcs11_list(const struct key_request *req,
+    int (*each)(void *arg, X509 *, const char *uri), void *arg)
+{
+	struct p11_object certs[P11_MAX_OBJECTS];
+	struct p11_signer *ps;
+	P11KitUri *uri = NULL;
+	size_t ntok = 0, n = 0;
+	int ret = ERR_NOMEM;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
+		return ERR_NOMEM;
+	ps->base.provider = &pkcs11_provider;
+	ps->req = *req;
+	ps->session = CK_INVALID_HANDLE;
+	if ((ps->key_uri_text = strdup(req->key_ref)) == NULL ||
+	    (req->uri_pin != NULL &&
+	    (ps->uri_pin = OPENSSL_strdup(req->uri_pin)) == NULL))
+		goto out;
+	if ((ret = parse_uri(ps->key_uri_text, &uri)) != ERR_OK ||
+	    (ret = p11_modules_load(req->pkcs11_lib, uri, &ps->mods)) !=
+	    ERR_OK ||
+	    (ret = p11_tokens_match(&ps->mods, uri, ps->tokens, &ntok)) !=
+	    ERR_OK ||
+	    (ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
+		goto out;
+	if (n == 0 && ntok == 1 && (ps->uri_pin != NULL ||
+	    req->pin_source != NULL || p11_kit_uri_get_pin_source(uri))) {
+		ps->token = ps->tokens[0];
+		if ((ret = open_session(ps)) != ERR_OK ||
+		    (ret = login(ps, uri)) != ERR_OK ||
+		    (ret = p11_find(&ps->token, ps->session, uri,
+		    CKO_CERTIFICATE, NULL, 0, certs, P11_MAX_OBJECTS, &n)) !=
+		    ERR_OK)
+			goto out;
+	}
+	for (size_t i = 0; i < n && ret == ERR_OK; i++) {
+		const unsigned char *p = certs[i].value;
+		X509 *x = d2i_X509(NULL, &p, (long)certs[i].value_len);
+		char *u = p11_uri_for(&certs[i]);
+
+		if (x != NULL && u != NULL)
+			ret = each(arg, x, u);
+		X509_free(x);
+		free(u);
+	}
+	ERR_clear_error();
+out:
+	p11_objects_clear(certs, n);
+	p11_kit_uri_free(uri);
+	pkcs11_close(&ps->base);
+	return ret;
+}
+
 const struct provider pkcs11_provider = {
 	.name = "pkcs11",
 	.caps = CAP_RSA | CAP_ECDSA | CAP_NEEDS_PIN | CAP_HAS_CERT,
@@ -848,4 +907,5 @@ const struct provider pkcs11_provider = {
 	.public_key = pkcs11_public_key,
 	.sign_digest = pkcs11_sign_digest,
 	.close = pkcs11_close,
+	.list_certificates = pkcs11_list,
 };

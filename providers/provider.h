@@ -57,6 +57,9 @@ struct provider {
 	int (*sign_digest)(struct signer *, int md_nid, const uint8_t *dgst,
 	    size_t dlen, uint8_t *sig, size_t *siglen);
 	void (*close)(struct signer *);
+	/* Optional: every certificate the reference matches, for listings. */
+	int (*list_certificates)(const struct key_request *,
+	    int (*each)(void *arg, X509 *, const char *uri), void *arg);
 };
 
 extern const struct provider file_provider;
@@ -71,5 +74,8 @@ int signer_public_key(struct signer *, EVP_PKEY **);
 int signer_sign_digest(struct signer *, int md_nid, const uint8_t *dgst,
     size_t dlen, uint8_t *sig, size_t *siglen);
 void signer_close(struct signer *);
+/* ERR_USAGE when the reference's backend cannot list certificates. */
+int provider_list_certificates(const struct key_request *,
+    int (*each)(void *arg, X509 *, const char *uri), void *arg);
 
 #endif

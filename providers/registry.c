@@ -64,3 +64,15 @@ signer_close(struct signer *s)
 	if (s != NULL)
 		s->provider->close(s);
 }
+
+int
+provider_list_certificates(const struct key_request *req,
+    int (*each)(void *arg, X509 *, const char *uri), void *arg)
+{
+	const struct provider *p = provider_find(req->key_ref);
+
+	if (p == NULL || p->list_certificates == NULL)
+		return err_set(ERR_USAGE, "cannot list certificates at "
+		    "\"%.64s\": only pkcs11: URIs can be listed", req->key_ref);
+	return p->list_certificates(req, each, arg);
+}

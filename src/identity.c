@@ -75,6 +75,55 @@ check_validity(struct identity *id, time_t now)
 	return ERR_OK;
 }
 
+void
+identity_request(const struct options *o, struct key_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->key_ref = o->private_key != NULL ? o->private_key : o->certificate;
+	req->cert_ref = o->certificate;
+	req->password_source = o->pkcs8_password;
+	req->pkcs11_lib = o->pkcs11_lib;
+	req->uri_pin = o->uri_pin;
+	req->pin_source = o->pkcs11_pin;
+	req->context_pin_source = o->pkcs11_context_pin;
+	req->reuse_pin = o->reuse_pin;
+}
+
+int
+identity_open_signer(const struct options *o, struct identity *id)
+{
+	STACK_OF(X509) *chain = NULL;
+	struct key_request req;
+	int ret;
+
+	memset(id, 0, sizeof(*id));
+	if (o->certificate == NULL && o->private_key == NULL)
+		return err_set(ERR_USAGE, "give --private-key (or "
+		    "--certificate)");
+	identity_request(o, &req);
+	if (o->private_key != NULL && o->certificate != NULL &&
+	    !is_uri(o->certificate)) {
+		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+			goto out;
+		req.cert = id->leaf;
+	}
+	if ((ret = signer_open(&req, &id->signer)) != ERR_OK)
+		goto out;
+	if (id->leaf == NULL && (ret = signer_certificate(id->signer,
+	    &id->leaf, &chain)) != ERR_OK)
+		goto out;
+	sk_X509_pop_free(chain, X509_free);
+	if (id->leaf == NULL && o->private_key == NULL &&
+	    (ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+		goto out;
+	if (id->leaf != NULL)
+		ret = check_key_matches(o, id);
+out:
+	if (ret != ERR_OK)
+		identity_close(id);
+	return ret;
+}
+
 int
 identity_open(const struct options *o, time_t now, struct identity *id)
 {
@@ -90,14 +139,7 @@ identity_open(const struct options *o, time_t now, struct identity *id)
 		    "--private-key): certificate stores (--cert-selector) "
 		    "are not available on this system");
 	cert_file = o->certificate != NULL && !is_uri(o->certificate);
-	req.key_ref = o->private_key != NULL ? o->private_key : o->certificate;
-	req.cert_ref = o->certificate;
-	req.password_source = o->pkcs8_password;
-	req.pkcs11_lib = o->pkcs11_lib;
-	req.uri_pin = o->uri_pin;
-	req.pin_source = o->pkcs11_pin;
-	req.context_pin_source = o->pkcs11_context_pin;
-	req.reuse_pin = o->reuse_pin;
+	identity_request(o, &req);
 	/*
 	 * A separate certificate file is read first so that a bad path fails
 	 * before anyone is asked for a password.

@@ -25,6 +25,13 @@ struct identity {
  * valid at `now`.
  */
 int identity_open(const struct options *, time_t now, struct identity *);
+/*
+ * For sign-string: the signer, with the certificate when there is one; no
+ * validity or chain checks (the Go helper does none there either).
+ */
+int identity_open_signer(const struct options *, struct identity *);
+/* The key_request the options describe. */
+void identity_request(const struct options *, struct key_request *);
 void identity_close(struct identity *);
 
 #endif

@@ -17,6 +17,10 @@ static const struct command {
 } commands[] = {
 	{ "credential-process", cmd_credential_process,
 	    "print credentials for the AWS SDKs' credential_process" },
+	{ "sign-string", cmd_sign_string,
+	    "sign a fixed test string with the key" },
+	{ "read-certificate-data", cmd_read_certificate_data,
+	    "show a certificate, or list those a pkcs11: URI matches" },
 	{ "version", cmd_version, "print the version" },
 };
 

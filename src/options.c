@@ -48,6 +48,8 @@ static const struct optdef {
 	{ "no-verify-ssl", BOOL, CRED, O(no_verify_ssl) },
 	{ "timeout", INT, CRED, O(timeout) },
 	{ "debug", BOOL, SIGN | CMD_READ_CERT, O(debug) },
+	{ "format", STR, CMD_SIGN_STRING, O(format) },
+	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
 #undef O
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))

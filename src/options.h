@@ -47,6 +47,9 @@ struct options {
 	bool no_verify_ssl;
 	bool debug;
 	long timeout;			/* seconds, whole request; extension */
+	/* sign-string */
+	const char *format;
+	const char *digest;
 	/* the command's own arguments after the options */
 	int argc;
 	char **argv;

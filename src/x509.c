@@ -189,7 +189,7 @@ format_time(const ASN1_TIME *t, char *buf, size_t len)
 }
 
 void
-x509_subject(X509 *x, char *buf, size_t len)
+x509_name_string(const X509_NAME *name, char *buf, size_t len)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	int n;
@@ -198,11 +198,29 @@ x509_subject(X509 *x, char *buf, size_t len)
 	if (b == NULL)
 		return;
 	/* RFC 2253 with UTF-8 kept: "CN=leaf,O=Example", one line. */
-	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	if (X509_NAME_print_ex(b, name, 0,
 	    XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
 	    (n = BIO_read(b, buf, (int)len - 1)) > 0)
 		buf[n] = '\0';
 	BIO_free(b);
+}
+
+void
+x509_subject(X509 *x, char *buf, size_t len)
+{
+	x509_name_string(X509_get_subject_name(x), buf, len);
+}
+
+const char *
+x509_key_type(X509 *x)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+
+	if (pk != NULL && EVP_PKEY_is_a(pk, "RSA"))
+		return "RSA";
+	if (pk != NULL && EVP_PKEY_is_a(pk, "EC"))
+		return "EC";
+	return "";
 }
 
 int

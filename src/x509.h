@@ -25,5 +25,9 @@ int x509_check_validity(X509 *, const char *what, time_t now);
 int x509_algorithm(X509 *, const char *what, const char **alg);
 /* The subject as one line, for messages. */
 void x509_subject(X509 *, char *buf, size_t len);
+/* A name as Go's pkix.Name.String() writes it (RFC 2253 order). */
+void x509_name_string(const X509_NAME *, char *buf, size_t len);
+/* "RSA" or "EC", as read-certificate-data reports it; "" otherwise. */
+const char *x509_key_type(X509 *);
 
 #endif

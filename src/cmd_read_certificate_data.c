@@ -1,0 +1,142 @@
+/*
+ * read-certificate-data (spec §10): what rasign sees in a certificate file,
+ * or every certificate a pkcs11: URI matches, with the URI to use.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+
+#include "cmd.h"
+#include "err.h"
+#include "identity.h"
+#include "log.h"
+#include "options.h"
+#include "provider.h"
+#include "x509.h"
+
+static const char usage[] =
+"usage: rasign read-certificate-data --certificate FILE|URI\n"
+"           [--pkcs11-lib PATH] [--pkcs11-pin SOURCE] [--debug]\n"
+"\n"
+"For a file: prints its key type, base64 DER, serial number and\n"
+"algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
+"on the tokens with the URI that names it.\n";
+
+static int
+print_file(const char *path)
+{
+	const char *kt;
+	char *b64 = NULL, *serial = NULL, *out = NULL, alg[32];
+	json_t *o = NULL, *algs;
+	X509 *x = NULL;
+	int ret;
+
+	if ((ret = x509_load_cert(path, &x)) != ERR_OK ||
+	    (ret = x509_base64(x, &b64)) != ERR_OK ||
+	    (ret = x509_serial_decimal(x, &serial)) != ERR_OK)
+		goto out;
+	kt = x509_key_type(x);
+	ret = ERR_NOMEM;
+	if ((o = json_object()) == NULL || (algs = json_array()) == NULL)
+		goto out;
+	/* Field order as the Go helper's struct. */
+	json_object_set_new(o, "keyType", json_string(kt));
+	json_object_set_new(o, "certificateData", json_string(b64));
+	json_object_set_new(o, "serialNumber", json_string(serial));
+	for (int bits = 256; bits <= 512; bits += 128) {
+		snprintf(alg, sizeof(alg), "%sSHA%d", kt, bits);
+		json_array_append_new(algs, json_string(alg));
+	}
+	json_object_set_new(o, "supportedAlgorithms", algs);
+	if ((out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+		goto out;
+	fputs(out, stdout);
+	ret = ERR_OK;
+out:
+	free(out);
+	json_decref(o);
+	free(b64);
+	free(serial);
+	X509_free(x);
+	return ret;
+}
+
+struct listing {
+	int count;
+};
+
+static int
+print_one(void *arg, X509 *x, const char *uri)
+{
+	struct listing *l = arg;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char subj[512], iss[512], *hex = NULL;
+	BIGNUM *bn;
+	const char *h;
+
+	if (!X509_digest(x, EVP_sha1(), md, &mdlen) ||
+	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL)
+		return err_ssl(ERR_CERT, "cannot read a certificate");
+	hex = BN_bn2hex(bn);
+	BN_free(bn);
+	if (hex == NULL)
+		return ERR_NOMEM;
+	x509_name_string(X509_get_subject_name(x), subj, sizeof(subj));
+	x509_name_string(X509_get_issuer_name(x), iss, sizeof(iss));
+	if (l->count++ == 0)
+		fputs("Matching identities\n", stdout);
+	printf("%d) Hex Fingerprint: ", l->count);
+	for (unsigned i = 0; i < mdlen; i++)
+		printf("%02x", md[i]);
+	/* BN_bn2hex pads to whole bytes; Go prints no leading zeros. */
+	for (h = hex; h[0] == '0' && h[1] != '\0'; h++)
+		;
+	printf("\nSubject: %s\nIssuer: %s\nSerial Number: %s\nURI: %s\n\n",
+	    subj, iss, h, uri);
+	OPENSSL_free(hex);
+	return ERR_OK;
+}
+
+int
+cmd_read_certificate_data(int argc, char **argv)
+{
+	struct listing l = { 0 };
+	struct key_request req;
+	struct options o;
+	int ret;
+
+	ret = options_parse(&o, CMD_READ_CERT, "read-certificate-data", usage,
+	    argc, argv);
+	if (ret < 0) {
+		options_free(&o);
+		return EXIT_OK;
+	}
+	log_set_debug(o.debug);
+	if (ret != ERR_OK)
+		goto out;
+	if (o.certificate == NULL) {
+		ret = err_set(ERR_USAGE, "give --certificate: a file or a "
+		    "pkcs11: URI (certificate stores are not available on "
+		    "this system)");
+		goto out;
+	}
+	if (strncmp(o.certificate, "pkcs11:", 7) != 0) {
+		ret = print_file(o.certificate);
+		goto out;
+	}
+	identity_request(&o, &req);
+	if ((ret = provider_list_certificates(&req, print_one, &l)) != ERR_OK)
+		goto out;
+	if (l.count == 0)
+		fputs("No matching identities\n", stdout);
+	if (fflush(stdout) == EOF)
+		ret = err_set(ERR_INTERNAL, "cannot write to standard output");
+out:
+	options_free(&o);
+	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);
+}
