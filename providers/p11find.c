@@ -137,6 +137,10 @@ p11_tokens_match(const struct p11_modules *m, P11KitUri *uri,
 
 		if (!module_wanted(mod, uri, &minfo))
 			continue;
+		/* p11-kit-trust's CA list holds no keys: skip it unless named. */
+		if (m->from_p11kit && p11_kit_uri_get_module_name(uri) == NULL &&
+		    (p11_kit_module_get_flags(mod) & P11_KIT_MODULE_TRUSTED))
+			continue;
 		count = P11_MAX_TOKENS;
 		if (mod->C_GetSlotList(CK_TRUE, slots, &count) != CKR_OK)
 			continue;	/* e.g. too many slots: skip the module */
@@ -235,6 +239,19 @@ p11_find(const struct p11_token *t, CK_SESSION_HANDLE s, P11KitUri *uri,
 	if ((rv = t->module->C_FindObjectsInit(s, tmpl, nt)) != CKR_OK)
 		return p11_err(rv, "searching the token");
 	rv = t->module->C_FindObjects(s, h, P11_MAX_OBJECTS, &found);
+	if (rv == CKR_OK && found == P11_MAX_OBJECTS) {
+		CK_OBJECT_HANDLE more;
+		CK_ULONG extra = 0;
+
+		/* More than we keep: say so rather than pick among a part. */
+		if (t->module->C_FindObjects(s, &more, 1, &extra) == CKR_OK &&
+		    extra > 0) {
+			(void)t->module->C_FindObjectsFinal(s);
+			return err_set(ERR_USAGE, "more than %d objects match "
+			    "on one token: make the URI more precise",
+			    P11_MAX_OBJECTS);
+		}
+	}
 	(void)t->module->C_FindObjectsFinal(s);
 	if (rv != CKR_OK)
 		return p11_err(rv, "searching the token");

@@ -658,6 +658,9 @@ pkcs11_open(const struct key_request *req, struct signer **out)
 	if (req->cert_ref != NULL && strncmp(req->cert_ref, "pkcs11:", 7) == 0 &&
 	    (ps->cert_uri_text = strdup(req->cert_ref)) == NULL)
 		goto out;
+	/* The caller's strings need not outlive this call: ours do. */
+	ps->req.key_ref = ps->key_uri_text;
+	ps->req.cert_ref = ps->cert_uri_text;
 	/* options.c took any pin-value out of the URIs already. */
 	if (req->uri_pin != NULL &&
 	    (ps->uri_pin = OPENSSL_strdup(req->uri_pin)) == NULL)

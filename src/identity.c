@@ -6,6 +6,7 @@
 #include "err.h"
 #include "identity.h"
 #include "log.h"
+#include "selector.h"
 #include "sigv4x509.h"
 #include "x509.h"
 
@@ -124,20 +125,93 @@ out:
 	return ret;
 }
 
-int
-identity_open(const struct options *o, time_t now, struct identity *id)
+struct pick {
+	const struct selector *sel;
+	bool latest;
+	int count;
+	char *uri;
+	X509 *cert;
+};
+
+static int
+pick_one(void *arg, X509 *x, const char *uri)
 {
+	struct pick *p = arg;
+
+	if (!selector_matches(p->sel, x))
+		return ERR_OK;
+	p->count++;
+	/* --use-latest-expiring-certificate: the one valid longest. */
+	if (p->cert != NULL && (!p->latest || ASN1_TIME_compare(
+	    X509_get0_notAfter(x), X509_get0_notAfter(p->cert)) <= 0))
+		return ERR_OK;
+	X509_free(p->cert);
+	free(p->uri);
+	p->uri = strdup(uri);
+	p->cert = x;
+	return p->uri != NULL && X509_up_ref(x) ? ERR_OK : ERR_NOMEM;
+}
+
+/*
+ * --cert-selector: the Go helper searches the Windows and macOS stores and
+ * fails on Linux; here it searches the certificates of the PKCS#11 tokens.
+ */
+static int
+select_certificate(const struct options *o, char **uri)
+{
+	struct selector sel;
+	struct key_request req;
+	struct pick p = { &sel, o->use_latest_expiring, 0, NULL, NULL };
+	int ret;
+
+	*uri = NULL;
+	if ((ret = selector_parse(o->cert_selector, &sel)) != ERR_OK)
+		return ret;
+	identity_request(o, &req);
+	req.key_ref = req.cert_ref = "pkcs11:";
+	if ((ret = provider_list_certificates(&req, pick_one, &p)) != ERR_OK)
+		goto out;
+	if (p.count == 0)
+		ret = err_set(ERR_CERT, "no certificate on the PKCS#11 tokens "
+		    "matches --cert-selector: 'rasign read-certificate-data "
+		    "--certificate pkcs11:' lists them");
+	else if (p.count > 1 && !p.latest)
+		ret = err_set(ERR_USAGE, "%d certificates match "
+		    "--cert-selector: narrow it, or add "
+		    "--use-latest-expiring-certificate", p.count);
+	else {
+		log_debug("--cert-selector chose %s", p.uri);
+		*uri = p.uri;
+		p.uri = NULL;
+	}
+out:
+	free(p.uri);
+	X509_free(p.cert);
+	selector_free(&sel);
+	return ret;
+}
+
+int
+identity_open(const struct options *opts, time_t now, struct identity *id)
+{
+	struct options sel_opts, *o = (struct options *)opts;
+	char *sel_uri = NULL;
 	struct key_request req;
 	bool cert_file;
 	int ret;
 
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
-	if (o->cert_selector != NULL || (o->certificate == NULL &&
-	    o->private_key == NULL))
+	if (o->cert_selector != NULL) {
+		if ((ret = select_certificate(o, &sel_uri)) != ERR_OK)
+			return ret;
+		sel_opts = *o;
+		sel_opts.certificate = sel_uri;
+		o = &sel_opts;
+	}
+	if (o->certificate == NULL && o->private_key == NULL)
 		return err_set(ERR_USAGE, "give --certificate (and "
-		    "--private-key): certificate stores (--cert-selector) "
-		    "are not available on this system");
+		    "--private-key), or --cert-selector");
 	cert_file = o->certificate != NULL && !is_uri(o->certificate);
 	identity_request(o, &req);
 	/*
@@ -179,6 +253,7 @@ identity_open(const struct options *o, time_t now, struct identity *id)
 	    id->serial, id->chain ? sk_X509_num(id->chain) : 0);
 	ret = ERR_OK;
 out:
+	free(sel_uri);
 	if (ret != ERR_OK)
 		identity_close(id);
 	return ret;

@@ -54,16 +54,18 @@ static const struct optdef {
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
 
-/* Pairs that cannot be given together (spec §1.2, §1.6). */
+/*
+ * Pairs that cannot be given together (spec §1.2, §1.6), less two: here
+ * --cert-selector searches PKCS#11 tokens, and a YubiKey holds no
+ * intermediates, so --intermediates goes with it.
+ */
 static const char *const exclusive[][2] = {
 	{ "certificate", "cert-selector" },
 	{ "certificate", "system-store-name" },
 	{ "private-key", "cert-selector" },
 	{ "private-key", "system-store-name" },
 	{ "private-key", "use-latest-expiring-certificate" },
-	{ "use-latest-expiring-certificate", "intermediates" },
 	{ "use-latest-expiring-certificate", "reuse-pin" },
-	{ "cert-selector", "intermediates" },
 	{ "cert-selector", "reuse-pin" },
 	{ "system-store-name", "reuse-pin" },
 	{ "tpm-key-password", "cert-selector" },
