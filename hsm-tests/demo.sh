@@ -53,6 +53,16 @@ run "an encrypted PKCS#8 key (password from a file)" \
 	--certificate "$LEAF_EC_P256_CRT" --private-key "$LEAF_EC_P256_ENC_AES256" \
 	--pkcs8-password "file:$PASSWORD_FILE"
 
+echo "== SoftHSM tokens with keys generated on the token ($work/tokens)"
+bash softhsm-fixtures/make-tokens.sh "$work/tokens" "$work/pki" 2>/dev/null >&2
+. "$work/tokens/testvars"
+export SOFTHSM2_CONF
+run "an EC P-256 key in a PKCS#11 token (through p11-kit)" \
+	--certificate "$MAIN_EC_P256_CRT_URI" --pkcs11-pin "pass:$USER_PIN"
+run "an RSA-2048 key in a PKCS#11 token (--pkcs11-lib)" \
+	--certificate "$MAIN_RSA2048_CRT_URI" --pkcs11-pin "pass:$USER_PIN" \
+	--pkcs11-lib "$P11_MODULE"
+
 echo "== a certificate from a CA the trust anchor does not know is refused"
 if AWS_CA_BUNDLE=$TLS_CA "$RASIGN" credential-process \
 	--certificate "$LEAF_UNTRUSTED_CRT" --private-key "$LEAF_UNTRUSTED_P8" \
