@@ -40,6 +40,8 @@ OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse
+# Helpers that the shell tests run against real tokens.
+TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen)
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
 .PHONY: all check check-unit check-e2e demo deps install uninstall lint clean
@@ -63,12 +65,12 @@ $(BUILD)/unit/%: hsm-tests/unit/%.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) \
 		$$($(PKG_CONFIG) --cflags cmocka $(LIBS_CORE)) -o $@ \
-		$< $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE))
+		$< $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE)) -ldl
 
 # The tests: unit tests, then end to end against the local endpoint.
-check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) lint
+check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
-		UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
+		P11_REOPEN=$(BUILD)/unit/p11_reopen UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.
 demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint

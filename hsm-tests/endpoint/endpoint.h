@@ -30,7 +30,7 @@
 #define EP_SERIAL_MAX	 80		/* decimal serial incl. sign and NUL */
 #define EP_MSG_MAX	 320		/* error message */
 
-/* Growable string with a hard cap; any failure sticks in err. */
+/* Growable string with a hard cap; any failure sticks in err (util.c). */
 struct ep_sb {
 	char	*p;
 	size_t	 len;

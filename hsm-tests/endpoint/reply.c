@@ -1,6 +1,6 @@
 /*
- * reply.c - answer bodies and small file helpers of ra-endpoint, a TEST
- * stand-in for IAM Roles Anywhere (not a security boundary).
+ * reply.c - answer bodies of ra-endpoint, a TEST stand-in for IAM Roles
+ * Anywhere (not a security boundary).
  *
  * The success body copies the shape of the real CreateSession answer
  * (go-helper-spec.md section 2.10) so that clients are parsed against

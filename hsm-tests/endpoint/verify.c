@@ -9,6 +9,7 @@
  * first failure decides the answer, as it would on the real service.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
