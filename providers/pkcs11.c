@@ -35,6 +35,7 @@ struct p11_signer {
 	struct p11_token tokens[P11_MAX_TOKENS];
 	struct p11_token token;		/* the one holding the key */
 	CK_SESSION_HANDLE session;
+	bool logged_in;
 	CK_OBJECT_HANDLE key;
 	CK_KEY_TYPE key_type;
 	CK_BBOOL always_auth;
@@ -103,7 +104,7 @@ login(struct p11_signer *ps, P11KitUri *uri)
 	int ret;
 
 	token_name(&ps->token, what, sizeof(what));
-	if (!(ps->token.info.flags & CKF_LOGIN_REQUIRED))
+	if (ps->logged_in || !(ps->token.info.flags & CKF_LOGIN_REQUIRED))
 		return ERR_OK;
 	if (ps->token.info.flags & CKF_USER_PIN_LOCKED)
 		return p11_err(CKR_PIN_LOCKED, what);
@@ -124,6 +125,7 @@ login(struct p11_signer *ps, P11KitUri *uri)
 	}
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
 		return p11_err(rv, what);
+	ps->logged_in = true;
 	return ERR_OK;
 }
 
@@ -165,6 +167,7 @@ release(struct p11_signer *ps)
 	if (ps->session != CK_INVALID_HANDLE && ps->token.module != NULL)
 		(void)ps->token.module->C_CloseSession(ps->session);
 	ps->session = CK_INVALID_HANDLE;
+	ps->logged_in = false;
 	p11_modules_release(&ps->mods);
 	EVP_PKEY_free(ps->pub);
 	ps->pub = NULL;
