@@ -229,18 +229,7 @@ file_certificate(struct signer *s, X509 **leaf, STACK_OF(X509) **chain)
 {
 	struct file_signer *fs = (struct file_signer *)s;
 
-	if (fs->leaf != NULL) {
-		if (!X509_up_ref(fs->leaf))
-			return ERR_INTERNAL;
-		*leaf = fs->leaf;
-	}
-	if (fs->chain != NULL &&
-	    (*chain = X509_chain_up_ref(fs->chain)) == NULL) {
-		X509_free(*leaf);
-		*leaf = NULL;
-		return ERR_NOMEM;
-	}
-	return ERR_OK;
+	return provider_share_certificate(fs->leaf, fs->chain, leaf, chain);
 }
 
 static int

@@ -817,18 +817,7 @@ pkcs11_certificate(struct signer *s, X509 **leaf, STACK_OF(X509) **chain)
 {
 	struct p11_signer *ps = (struct p11_signer *)s;
 
-	if (ps->leaf == NULL)
-		return ERR_OK;
-	if (!X509_up_ref(ps->leaf))
-		return ERR_INTERNAL;
-	*leaf = ps->leaf;
-	if (ps->chain != NULL && (*chain = X509_chain_up_ref(ps->chain)) ==
-	    NULL) {
-		X509_free(*leaf);
-		*leaf = NULL;
-		return ERR_NOMEM;
-	}
-	return ERR_OK;
+	return provider_share_certificate(ps->leaf, ps->chain, leaf, chain);
 }
 
 /* Unknown (NULL) when the token shows no public half: see do_open. */

@@ -65,6 +65,10 @@ struct provider {
 extern const struct provider file_provider;
 extern const struct provider pkcs11_provider;
 
+/* For certificate hooks: hands out new references to a leaf and chain. */
+int provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain,
+    X509 **out_leaf, STACK_OF(X509) **out_chain);
+
 /* The dispatchers: the only callers of the table. */
 const struct provider *provider_find(const char *key_ref);
 int signer_open(const struct key_request *, struct signer **);

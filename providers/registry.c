@@ -76,3 +76,20 @@ provider_list_certificates(const struct key_request *req,
 		    "\"%.64s\": only pkcs11: URIs can be listed", req->key_ref);
 	return p->list_certificates(req, each, arg);
 }
+
+int
+provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain, X509 **out_leaf,
+    STACK_OF(X509) **out_chain)
+{
+	if (leaf == NULL)
+		return ERR_OK;
+	if (!X509_up_ref(leaf))
+		return ERR_INTERNAL;
+	*out_leaf = leaf;
+	if (chain != NULL && (*out_chain = X509_chain_up_ref(chain)) == NULL) {
+		X509_free(*out_leaf);
+		*out_leaf = NULL;
+		return ERR_NOMEM;
+	}
+	return ERR_OK;
+}

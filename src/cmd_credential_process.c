@@ -65,13 +65,9 @@ cmd_credential_process(int argc, char **argv)
 
 	/* Nothing that held a key or credentials may land in a core file. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
-	ret = options_parse(&o, CMD_CREDENTIAL_PROCESS, "credential-process",
-	    usage, argc, argv);
-	if (ret < 0) {
-		options_free(&o);
-		return EXIT_OK;
-	}
-	log_set_debug(o.debug);
+	if ((ret = options_parse(&o, CMD_CREDENTIAL_PROCESS, "credential-process", usage, argc,
+	    argv)) < 0)
+		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK ||
 	    (ret = session_prepare(&o, &s)) != ERR_OK ||
 	    (ret = identity_open(&o, time(NULL), &id)) != ERR_OK ||

@@ -110,13 +110,9 @@ cmd_read_certificate_data(int argc, char **argv)
 	struct options o;
 	int ret;
 
-	ret = options_parse(&o, CMD_READ_CERT, "read-certificate-data", usage,
-	    argc, argv);
-	if (ret < 0) {
-		options_free(&o);
-		return EXIT_OK;
-	}
-	log_set_debug(o.debug);
+	if ((ret = options_parse(&o, CMD_READ_CERT, "read-certificate-data", usage, argc,
+	    argv)) < 0)
+		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
 	if (o.certificate == NULL) {

@@ -106,13 +106,9 @@ cmd_sign_string(int argc, char **argv)
 	int ret;
 
 	(void)setrlimit(RLIMIT_CORE, &no_core);
-	ret = options_parse(&o, CMD_SIGN_STRING, "sign-string", usage, argc,
-	    argv);
-	if (ret < 0) {
-		options_free(&o);
-		return EXIT_OK;
-	}
-	log_set_debug(o.debug);
+	if ((ret = options_parse(&o, CMD_SIGN_STRING, "sign-string", usage, argc,
+	    argv)) < 0)
+		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
 	format = o.format != NULL ? o.format : "json";

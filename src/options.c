@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "err.h"
+#include "log.h"
 #include "options.h"
 #include "secret.h"
 
@@ -227,6 +228,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	while ((c = getopt_long(argc, argv, "+:h", lopts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
+			options_free(o);
 			return -1;
 		}
 		if (c == '?' || c == ':')
@@ -235,6 +237,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 			return ret;
 		given[idx[c]] = true;
 	}
+	log_set_debug(o->debug);
 	if ((ret = check_exclusive(given)) != ERR_OK)
 		return ret;
 	o->argc = argc - optind;

@@ -57,8 +57,9 @@ struct options {
 
 /*
  * Parses argv (argv[0] is the subcommand) for the subcommand whose bit is
- * `cmd`. Returns ERR_OK, ERR_USAGE with a one-line message, or -1 after
- * --help was printed (the caller exits 0).
+ * `cmd`, and turns on --debug logging. Returns ERR_OK, ERR_USAGE with a
+ * one-line message, or -1 after --help was printed and everything freed
+ * (the caller exits 0).
  */
 int options_parse(struct options *, unsigned cmd, const char *cmdname,
     const char *usage, int argc, char **argv);
