@@ -7,14 +7,18 @@ SANITIZE ?=
 BUILD ?= $(if $(SANITIZE),build-asan,build)
 
 WITH_PKCS11 ?= 1
-LIBS_CORE = libcrypto libssl libcurl jansson $(if $(WITH_PKCS11),p11-kit-1)
+WITH_TPM2 ?= 1
+LIBS_TPM2 = tss2-esys tss2-tctildr tss2-mu tss2-rc
+LIBS_CORE = libcrypto libssl libcurl jansson $(if $(WITH_PKCS11),p11-kit-1) \
+	$(if $(WITH_TPM2),$(LIBS_TPM2))
 LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 
 # Debian packages: what `make deps` installs when missing.
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
-	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev
+	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev
 DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps \
-	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl
+	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
+	swtpm swtpm-tools tpm2-tools tpm2-openssl
 DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
 
 CFLAGS ?= -O2 -g
@@ -25,7 +29,8 @@ CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
-ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11) $(CFLAGS)
+ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11) \
+	$(if $(WITH_TPM2),-DWITH_TPM2) $(CFLAGS)
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
@@ -33,7 +38,8 @@ SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
 	providers/registry.c providers/file.c \
-	$(if $(WITH_PKCS11),providers/pkcs11.c providers/p11find.c providers/p11uri.c)
+	$(if $(WITH_PKCS11),providers/pkcs11.c providers/p11find.c providers/p11uri.c) \
+	$(if $(WITH_TPM2),providers/tpm2.c providers/tpm2key.c)
 # The tool minus main(): what the unit tests link against.
 LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
@@ -50,7 +56,8 @@ all: $(BUILD)/rasign
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*.h providers/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE)) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE) | \
+		sed 's/-I/-isystem /g') -c -o $@ $<
 
 $(BUILD)/rasign: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $$($(PKG_CONFIG) --libs $(LIBS_CORE))

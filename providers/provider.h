@@ -34,6 +34,10 @@ struct key_request {
 	const char *pin_source;		/* user PIN source, or NULL */
 	const char *context_pin_source;	/* CKA_ALWAYS_AUTHENTICATE PIN source */
 	bool reuse_pin;			/* the user PIN doubles as context PIN */
+	const char *tpm_tcti;		/* TCTI configuration, or NULL */
+	const char *tpm_key_password;	/* pass-phrase source, or NULL */
+	bool no_tpm_key_password;	/* the key's auth value is empty */
+	const char *tpm_parent_password; /* parent or owner auth source */
 };
 
 struct provider;
@@ -64,6 +68,7 @@ struct provider {
 
 extern const struct provider file_provider;
 extern const struct provider pkcs11_provider;
+extern const struct provider tpm2_provider;
 
 /* For certificate hooks: hands out new references to a leaf and chain. */
 int provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain,

@@ -9,6 +9,9 @@ static const struct provider *const providers[] = {
 #ifdef WITH_PKCS11
 	&pkcs11_provider,	/* pkcs11: URIs */
 #endif
+#ifdef WITH_TPM2
+	&tpm2_provider,		/* handle:0x81…, TSS2 PRIVATE KEY files */
+#endif
 	&file_provider,		/* last: any other reference is a path */
 	NULL,
 };

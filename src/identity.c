@@ -88,6 +88,10 @@ identity_request(const struct options *o, struct key_request *req)
 	req->pin_source = o->pkcs11_pin;
 	req->context_pin_source = o->pkcs11_context_pin;
 	req->reuse_pin = o->reuse_pin;
+	req->tpm_tcti = o->tpm_tcti;
+	req->tpm_key_password = o->tpm_key_password;
+	req->no_tpm_key_password = o->no_tpm_key_password;
+	req->tpm_parent_password = o->tpm_parent_password;
 }
 
 int

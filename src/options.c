@@ -35,6 +35,8 @@ static const struct optdef {
 	{ "reuse-pin", BOOL, SIGN, O(reuse_pin) },
 	{ "tpm-key-password", SECRET, SIGN, O(tpm_key_password) },
 	{ "no-tpm-key-password", BOOL, SIGN, O(no_tpm_key_password) },
+	{ "tpm-parent-password", SECRET, SIGN, O(tpm_parent_password) },
+	{ "tpm-tcti", STR, SIGN, O(tpm_tcti) },
 	{ "cert-selector", STR, SIGN | CMD_READ_CERT, O(cert_selector) },
 	{ "system-store-name", STR, SIGN | CMD_READ_CERT, O(system_store_name) },
 	{ "use-latest-expiring-certificate", BOOL, SIGN, O(use_latest_expiring) },
@@ -258,6 +260,7 @@ options_free(struct options *o)
 {
 	wipe(&o->pkcs8_password);
 	wipe(&o->tpm_key_password);
+	wipe(&o->tpm_parent_password);
 	wipe(&o->pkcs11_pin);
 	wipe(&o->pkcs11_context_pin);
 	wipe(&o->uri_pin);

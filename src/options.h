@@ -29,8 +29,10 @@ struct options {
 	char *pkcs11_pin;		/* pass-phrase source; extension */
 	char *pkcs11_context_pin;	/* pass-phrase source; extension */
 	bool reuse_pin;
-	char *tpm_key_password;
+	char *tpm_key_password;		/* pass-phrase source */
 	bool no_tpm_key_password;
+	char *tpm_parent_password;	/* pass-phrase source; extension */
+	const char *tpm_tcti;		/* extension */
 	const char *cert_selector;
 	const char *system_store_name;
 	bool use_latest_expiring;

@@ -1,0 +1,573 @@
+/*
+ * TPM 2.0 keys through tpm2-tss ESAPI: TSS2 PRIVATE KEY files (loaded under
+ * the owner hierarchy's standard ECC SRK, recreated, or under a persistent
+ * parent) and persistent keys given as handle:0x81xxxxxx. The parent is
+ * made and the key loaded once; the key object stays loaded for every
+ * signature of the process and everything else is flushed at once, since
+ * a TPM without a resource manager has three object slots. Auth values
+ * travel in an HMAC session, salted with the parent where there is one.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include "err.h"
+#include "log.h"
+#include "provider.h"
+#include "secret.h"
+#include "tpm2key.h"
+
+struct tpm2_signer {
+	struct signer base;
+	struct key_request req;
+	char *key_ref;
+	char tcti_conf[512];		/* what was used, for messages */
+	TSS2_TCTI_CONTEXT *tcti;
+	ESYS_CONTEXT *esys;
+	ESYS_TR key;			/* loaded (or persistent) key */
+	bool key_transient;		/* ours to flush */
+	ESYS_TR session;		/* HMAC session for the key's auth */
+	TPMT_PUBLIC pub;
+	EVP_PKEY *pkey;
+};
+
+static bool
+tpm2_claims(const char *key_ref)
+{
+	return strncmp(key_ref, "handle:", 7) == 0 ||
+	    tpm2key_is_keyfile(key_ref);
+}
+
+/* TPM_RC without the handle/session/parameter number, layer 0 only. */
+static TSS2_RC
+base_rc(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != 0)
+		return rc;
+	return (rc & TPM2_RC_FMT1) ? rc & (TPM2_RC_FMT1 | 0x3f) : rc;
+}
+
+static int
+tpm_err(TSS2_RC rc, const char *what)
+{
+	TSS2_RC b = base_rc(rc);
+
+	if (b == TPM2_RC_AUTH_FAIL || b == TPM2_RC_BAD_AUTH)
+		return err_set(ERR_PASSWORD, "%s: wrong password. It was not "
+		    "retried: repeated failures lock the TPM out "
+		    "(dictionary-attack protection)", what);
+	if (b == TPM2_RC_LOCKOUT)
+		return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-"
+		    "attack lockout: wait for it to recover, or reset it with "
+		    "'tpm2_dictionarylockout -c' and the lockout password",
+		    what);
+	return err_set(ERR_DEVICE, "%s: %s", what, Tss2_RC_Decode(rc));
+}
+
+/* --tpm-tcti, else TPM2TOOLS_TCTI, else the Go helper's TPM_DEVICE. */
+static const char *
+tcti_from_env(char *buf, size_t len)
+{
+	const char *v;
+	struct stat st;
+
+	if ((v = getenv("TPM2TOOLS_TCTI")) != NULL && *v != '\0')
+		return v;
+	if ((v = getenv("TPM_DEVICE")) != NULL && *v != '\0') {
+		/* A socket is swtpm's, anything else a character device. */
+		snprintf(buf, len, "%s:%s%s", stat(v, &st) == 0 &&
+		    S_ISSOCK(st.st_mode) ? "swtpm" : "device",
+		    stat(v, &st) == 0 && S_ISSOCK(st.st_mode) ? "path=" : "",
+		    v);
+		return buf;
+	}
+	return NULL;
+}
+
+static int
+connect_tpm(struct tpm2_signer *ts)
+{
+	static const char *const fallbacks[] = { "device:/dev/tpmrm0",
+	    "tabrmd", NULL };
+	char envbuf[512];
+	const char *conf = ts->req.tpm_tcti;
+	TSS2_RC rc = TSS2_RC_SUCCESS;
+
+	if (conf == NULL)
+		conf = tcti_from_env(envbuf, sizeof(envbuf));
+	/*
+	 * tpm2-tss logs its own WARNING/ERROR lines to stderr; the one line
+	 * we print says it better. TSS2_LOG set by the user still wins.
+	 */
+	if (!log_debug_enabled())
+		(void)setenv("TSS2_LOG", "all+NONE", 0);
+	for (size_t i = 0; ; i++) {
+		const char *c = conf != NULL ? conf : fallbacks[i];
+
+		if (c == NULL)
+			break;
+		rc = Tss2_TctiLdr_Initialize(c, &ts->tcti);
+		if (rc == TSS2_RC_SUCCESS) {
+			snprintf(ts->tcti_conf, sizeof(ts->tcti_conf), "%s", c);
+			break;
+		}
+		if (conf != NULL)
+			return err_set(ERR_DEVICE, "cannot reach the TPM through "
+			    "TCTI \"%s\": %s", c, Tss2_RC_Decode(rc));
+	}
+	if (ts->tcti == NULL)
+		return err_set(ERR_DEVICE, "no TPM reachable: tried "
+		    "device:/dev/tpmrm0 and tabrmd; give --tpm-tcti or set "
+		    "TPM2TOOLS_TCTI");
+	if ((rc = Esys_Initialize(&ts->esys, ts->tcti, NULL)) !=
+	    TSS2_RC_SUCCESS)
+		return tpm_err(rc, "cannot start a TPM context");
+	log_debug("TPM through %s", ts->tcti_conf);
+	return ERR_OK;
+}
+
+static int
+set_auth(ESYS_CONTEXT *esys, ESYS_TR tr, const char *pw)
+{
+	TPM2B_AUTH auth = { 0 };
+	size_t n = pw != NULL ? strlen(pw) : 0;
+
+	if (n > sizeof(auth.buffer))
+		return err_set(ERR_PASSWORD, "the TPM password is longer than "
+		    "%zu bytes", sizeof(auth.buffer));
+	auth.size = (UINT16)n;
+	if (n > 0)
+		memcpy(auth.buffer, pw, n);
+	(void)Esys_TR_SetAuth(esys, tr, &auth);
+	OPENSSL_cleanse(&auth, sizeof(auth));
+	return ERR_OK;
+}
+
+/* A password from its source, or none; never asked for twice. */
+static int
+password(const char *source, const char *flag, char **out)
+{
+	*out = NULL;
+	if (source == NULL)
+		return ERR_OK;
+	return secret_from_source(source, flag, out);
+}
+
+static int
+start_session(struct tpm2_signer *ts, ESYS_TR salt)
+{
+	TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES,
+	    .keyBits = { .aes = 128 }, .mode = { .aes = TPM2_ALG_CFB } };
+	TSS2_RC rc;
+
+	rc = Esys_StartAuthSession(ts->esys, salt, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym,
+	    TPM2_ALG_SHA256, &ts->session);
+	if (rc != TSS2_RC_SUCCESS) {
+		ts->session = ESYS_TR_NONE;
+		return tpm_err(rc, "cannot start a TPM session");
+	}
+	(void)Esys_TRSess_SetAttributes(ts->esys, ts->session,
+	    TPMA_SESSION_CONTINUESESSION, 0xff);
+	return ERR_OK;
+}
+
+/* The standard storage keys tpm2-openssl and tpm2-tools recreate. */
+static TPM2B_PUBLIC
+srk_template(bool ecc)
+{
+	TPM2B_PUBLIC t = { 0 };
+
+	t.publicArea.nameAlg = TPM2_ALG_SHA256;
+	t.publicArea.objectAttributes = TPMA_OBJECT_USERWITHAUTH |
+	    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA |
+	    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+	    TPMA_OBJECT_SENSITIVEDATAORIGIN;
+	if (ecc) {
+		t.publicArea.type = TPM2_ALG_ECC;
+		t.publicArea.parameters.eccDetail = (TPMS_ECC_PARMS){
+		    .symmetric = { .algorithm = TPM2_ALG_AES,
+		    .keyBits = { .aes = 128 }, .mode = { .aes = TPM2_ALG_CFB } },
+		    .scheme = { .scheme = TPM2_ALG_NULL },
+		    .curveID = TPM2_ECC_NIST_P256,
+		    .kdf = { .scheme = TPM2_ALG_NULL } };
+	} else {
+		t.publicArea.type = TPM2_ALG_RSA;
+		t.publicArea.parameters.rsaDetail = (TPMS_RSA_PARMS){
+		    .symmetric = { .algorithm = TPM2_ALG_AES,
+		    .keyBits = { .aes = 128 }, .mode = { .aes = TPM2_ALG_CFB } },
+		    .scheme = { .scheme = TPM2_ALG_NULL },
+		    .keyBits = 2048, .exponent = 0 };
+	}
+	return t;
+}
+
+static int
+create_srk(struct tpm2_signer *ts, const char *owner_pw, ESYS_TR *out)
+{
+	TPM2B_SENSITIVE_CREATE sens = { 0 };
+	TPM2B_DATA outside = { 0 };
+	TPML_PCR_SELECTION pcrs = { 0 };
+	TPM2B_PUBLIC tmpl;
+	TSS2_RC rc = TSS2_RC_SUCCESS;
+	int ret;
+
+	if ((ret = set_auth(ts->esys, ESYS_TR_RH_OWNER, owner_pw)) != ERR_OK)
+		return ret;
+	/* ECC first, as tpm2-openssl does; RSA on a TPM without ECC. */
+	for (int ecc = 1; ecc >= 0; ecc--) {
+		tmpl = srk_template(ecc);
+		rc = Esys_CreatePrimary(ts->esys, ESYS_TR_RH_OWNER,
+		    ts->session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+		    &outside, &pcrs, out, NULL, NULL, NULL, NULL);
+		if (rc == TSS2_RC_SUCCESS || base_rc(rc) == TPM2_RC_AUTH_FAIL ||
+		    base_rc(rc) == TPM2_RC_BAD_AUTH ||
+		    base_rc(rc) == TPM2_RC_LOCKOUT)
+			break;
+	}
+	if (rc != TSS2_RC_SUCCESS)
+		return tpm_err(rc, "cannot create the TPM's storage key under "
+		    "the owner hierarchy (owner password: "
+		    "--tpm-parent-password)");
+	return ERR_OK;
+}
+
+static int
+open_parent(struct tpm2_signer *ts, TPM2_HANDLE handle, const char *pw,
+    ESYS_TR *out, bool *transient)
+{
+	TSS2_RC rc;
+
+	*transient = handle == TPM2_RH_OWNER;
+	if (handle == TPM2_RH_OWNER)
+		return create_srk(ts, pw, out);
+	if ((handle >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
+		return err_set(ERR_KEY, "the key file's parent 0x%08x is neither "
+		    "the owner hierarchy nor a persistent handle", handle);
+	if ((rc = Esys_TR_FromTPMPublic(ts->esys, handle, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, out)) != TSS2_RC_SUCCESS)
+		return tpm_err(rc, "cannot open the key's parent");
+	return set_auth(ts->esys, *out, pw);
+}
+
+/* The key's auth value, as the file, the flags or the terminal say. */
+static int
+key_password(struct tpm2_signer *ts, bool file_empty_auth, char **pw)
+{
+	char prompt[600];
+
+	*pw = NULL;
+	if (file_empty_auth || ts->req.no_tpm_key_password)
+		return ERR_OK;
+	if (ts->req.tpm_key_password != NULL)
+		return password(ts->req.tpm_key_password, "--tpm-key-password",
+		    pw);
+	snprintf(prompt, sizeof(prompt), "TPM key password for %s",
+	    ts->key_ref);
+	if (secret_prompt(prompt, pw) != ERR_OK)
+		return err_replace(ERR_PASSWORD, "the TPM key %s needs a "
+		    "password: give --tpm-key-password, or "
+		    "--no-tpm-key-password if it has none", ts->key_ref);
+	return ERR_OK;
+}
+
+static int
+load_keyfile(struct tpm2_signer *ts)
+{
+	struct tpm2_keyfile kf;
+	ESYS_TR parent = ESYS_TR_NONE;
+	char *ppw = NULL, *kpw = NULL;
+	bool transient = false;
+	TSS2_RC rc;
+	int ret;
+
+	if ((ret = tpm2key_load(ts->key_ref, &kf)) != ERR_OK)
+		return ret;
+	ts->pub = kf.pub.publicArea;
+	/* An unsalted session to make the parent, when it needs a password. */
+	if ((ret = password(ts->req.tpm_parent_password,
+	    "--tpm-parent-password", &ppw)) != ERR_OK ||
+	    (ret = start_session(ts, ESYS_TR_NONE)) != ERR_OK ||
+	    (ret = open_parent(ts, kf.parent, ppw, &parent, &transient)) !=
+	    ERR_OK)
+		goto out;
+	rc = Esys_Load(ts->esys, parent, ts->session, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &kf.priv, &kf.pub, &ts->key);
+	if (rc != TSS2_RC_SUCCESS) {
+		ts->key = ESYS_TR_NONE;
+		ret = base_rc(rc) == TPM2_RC_INTEGRITY ||
+		    base_rc(rc) == TPM2_RC_SIZE || base_rc(rc) == TPM2_RC_VALUE ?
+		    err_set(ERR_KEY, "the TPM refuses to load %s: it belongs "
+		    "to another TPM or parent, or is corrupt (%s)",
+		    ts->key_ref, Tss2_RC_Decode(rc)) :
+		    tpm_err(rc, "cannot load the TPM key");
+		goto out;
+	}
+	ts->key_transient = true;
+	/* The rest of the signer's life needs only the key: free the slots. */
+	(void)Esys_FlushContext(ts->esys, ts->session);
+	ts->session = ESYS_TR_NONE;
+	if ((ret = start_session(ts, transient ? parent : ESYS_TR_NONE)) !=
+	    ERR_OK || (ret = key_password(ts, kf.empty_auth, &kpw)) != ERR_OK ||
+	    (ret = set_auth(ts->esys, ts->key, kpw)) != ERR_OK)
+		goto out;
+	ret = ERR_OK;
+out:
+	if (parent != ESYS_TR_NONE)
+		(void)(transient ? Esys_FlushContext(ts->esys, parent) :
+		    Esys_TR_Close(ts->esys, &parent));
+	secret_free(ppw);
+	secret_free(kpw);
+	OPENSSL_cleanse(&kf, sizeof(kf));
+	return ret;
+}
+
+static int
+open_handle(struct tpm2_signer *ts)
+{
+	TPM2B_PUBLIC *out = NULL;
+	unsigned long h;
+	char *end, *kpw = NULL;
+	TSS2_RC rc;
+	int ret;
+
+	errno = 0;
+	h = strtoul(ts->key_ref + 7, &end, 16);
+	if (*end != '\0' || errno != 0 || h > UINT32_MAX ||
+	    (h >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
+		return err_set(ERR_USAGE, "%s is not a persistent TPM handle "
+		    "(handle:0x81000000 to handle:0x81ffffff)", ts->key_ref);
+	if ((rc = Esys_TR_FromTPMPublic(ts->esys, (TPM2_HANDLE)h, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &ts->key)) != TSS2_RC_SUCCESS) {
+		ts->key = ESYS_TR_NONE;
+		return tpm_err(rc, "no key at that TPM handle");
+	}
+	if ((rc = Esys_ReadPublic(ts->esys, ts->key, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL)) != TSS2_RC_SUCCESS)
+		return tpm_err(rc, "cannot read the TPM key's public part");
+	ts->pub = out->publicArea;
+	Esys_Free(out);
+	if ((ret = start_session(ts, ESYS_TR_NONE)) != ERR_OK ||
+	    (ret = key_password(ts, false, &kpw)) != ERR_OK)
+		goto out;
+	ret = set_auth(ts->esys, ts->key, kpw);
+out:
+	secret_free(kpw);
+	return ret;
+}
+
+static void
+release(struct tpm2_signer *ts)
+{
+	if (ts->esys != NULL) {
+		if (ts->session != ESYS_TR_NONE)
+			(void)Esys_FlushContext(ts->esys, ts->session);
+		if (ts->key != ESYS_TR_NONE)
+			(void)(ts->key_transient ? Esys_FlushContext(ts->esys,
+			    ts->key) : Esys_TR_Close(ts->esys, &ts->key));
+		Esys_Finalize(&ts->esys);
+	}
+	if (ts->tcti != NULL)
+		Tss2_TctiLdr_Finalize(&ts->tcti);
+	ts->session = ts->key = ESYS_TR_NONE;
+	ts->key_transient = false;
+	EVP_PKEY_free(ts->pkey);
+	ts->pkey = NULL;
+}
+
+static int
+do_open(struct tpm2_signer *ts)
+{
+	int ret;
+
+	ts->session = ts->key = ESYS_TR_NONE;
+	if ((ret = connect_tpm(ts)) != ERR_OK ||
+	    (ret = strncmp(ts->key_ref, "handle:", 7) == 0 ? open_handle(ts) :
+	    load_keyfile(ts)) != ERR_OK ||
+	    (ret = tpm2key_public(&ts->pub, &ts->pkey)) != ERR_OK)
+		release(ts);
+	return ret;
+}
+
+static void
+tpm2_close(struct signer *s)
+{
+	struct tpm2_signer *ts = (struct tpm2_signer *)s;
+
+	if (ts == NULL)
+		return;
+	release(ts);
+	free(ts->key_ref);
+	free(ts);
+}
+
+static int
+tpm2_open(const struct key_request *req, struct signer **out)
+{
+	struct tpm2_signer *ts;
+	int ret;
+
+	*out = NULL;
+	if ((ts = calloc(1, sizeof(*ts))) == NULL)
+		return ERR_NOMEM;
+	ts->base.provider = &tpm2_provider;
+	ts->req = *req;
+	ts->session = ts->key = ESYS_TR_NONE;
+	if ((ts->key_ref = strdup(req->key_ref)) == NULL) {
+		free(ts);
+		return ERR_NOMEM;
+	}
+	ts->req.key_ref = ts->key_ref;
+	ts->req.cert_ref = NULL;
+	ts->req.cert = NULL;
+	if ((ret = do_open(ts)) != ERR_OK) {
+		tpm2_close(&ts->base);
+		return ret;
+	}
+	*out = &ts->base;
+	return ERR_OK;
+}
+
+static TPMI_ALG_HASH
+tpm_hash(int md_nid)
+{
+	switch (md_nid) {
+	case NID_sha256: return TPM2_ALG_SHA256;
+	case NID_sha384: return TPM2_ALG_SHA384;
+	case NID_sha512: return TPM2_ALG_SHA512;
+	}
+	return TPM2_ALG_NULL;
+}
+
+static int
+ecdsa_der(const TPMS_SIGNATURE_ECC *e, uint8_t *sig, size_t *siglen)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
+	BIGNUM *s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
+	unsigned char *p = sig;
+	int n, ret = ERR_NOMEM;
+
+	if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+		BN_free(r);
+		BN_free(s);
+		goto out;
+	}
+	if ((n = i2d_ECDSA_SIG(es, NULL)) > 0 && (size_t)n <= *siglen &&
+	    i2d_ECDSA_SIG(es, &p) == n) {
+		*siglen = (size_t)n;
+		ret = ERR_OK;
+	}
+out:
+	ECDSA_SIG_free(es);
+	return ret;
+}
+
+static int
+sign_once(struct tpm2_signer *ts, int md_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen, TSS2_RC *rc)
+{
+	TPMT_TK_HASHCHECK check = { .tag = TPM2_ST_HASHCHECK,
+	    .hierarchy = TPM2_RH_NULL };
+	TPMT_SIG_SCHEME scheme = { 0 };
+	TPM2B_DIGEST d = { 0 };
+	TPMT_SIGNATURE *out = NULL;
+	const TPMT_RSA_SCHEME *rs = &ts->pub.parameters.rsaDetail.scheme;
+	const TPMT_ECC_SCHEME *es = &ts->pub.parameters.eccDetail.scheme;
+	int ret;
+
+	if (dlen > sizeof(d.buffer) || tpm_hash(md_nid) == TPM2_ALG_NULL)
+		return err_set(ERR_INTERNAL, "unsupported digest for the TPM");
+	d.size = (UINT16)dlen;
+	memcpy(d.buffer, dgst, dlen);
+	/* A key with a fixed scheme signs with it; others get ours. */
+	if (ts->pub.type == TPM2_ALG_RSA) {
+		scheme.scheme = TPM2_ALG_RSASSA;
+		scheme.details.rsassa.hashAlg = tpm_hash(md_nid);
+		if (rs->scheme != TPM2_ALG_NULL)
+			scheme.scheme = TPM2_ALG_NULL;
+	} else {
+		scheme.scheme = TPM2_ALG_ECDSA;
+		scheme.details.ecdsa.hashAlg = tpm_hash(md_nid);
+		if (es->scheme != TPM2_ALG_NULL)
+			scheme.scheme = TPM2_ALG_NULL;
+	}
+	*rc = Esys_Sign(ts->esys, ts->key, ts->session, ESYS_TR_NONE,
+	    ESYS_TR_NONE, &d, &scheme, &check, &out);
+	if (*rc != TSS2_RC_SUCCESS)
+		return tpm_err(*rc, "TPM signature failed");
+	if (out->sigAlg == TPM2_ALG_RSASSA) {
+		if (out->signature.rsassa.sig.size > *siglen) {
+			ret = err_set(ERR_DEVICE, "the TPM's signature does not "
+			    "fit");
+		} else {
+			memcpy(sig, out->signature.rsassa.sig.buffer,
+			    out->signature.rsassa.sig.size);
+			*siglen = out->signature.rsassa.sig.size;
+			ret = ERR_OK;
+		}
+	} else if (out->sigAlg == TPM2_ALG_ECDSA) {
+		ret = ecdsa_der(&out->signature.ecdsa, sig, siglen);
+	} else {
+		ret = err_set(ERR_KEY, "the TPM key signs with scheme 0x%x, not "
+		    "RSASSA or ECDSA", out->sigAlg);
+	}
+	Esys_Free(out);
+	return ret;
+}
+
+/* Signs; after a TPM restart or lost connection, reloads once. */
+static int
+tpm2_sign_digest(struct signer *s, int md_nid, const uint8_t *dgst,
+    size_t dlen, uint8_t *sig, size_t *siglen)
+{
+	struct tpm2_signer *ts = (struct tpm2_signer *)s;
+	size_t room = *siglen;
+	TSS2_RC rc = TSS2_RC_SUCCESS, b;
+	int ret;
+
+	ret = sign_once(ts, md_nid, dgst, dlen, sig, siglen, &rc);
+	b = base_rc(rc);
+	/* Never again after an auth failure: that would feed the DA counter. */
+	if (ret == ERR_OK || rc == TSS2_RC_SUCCESS || b == TPM2_RC_AUTH_FAIL ||
+	    b == TPM2_RC_BAD_AUTH || b == TPM2_RC_LOCKOUT)
+		return ret;
+	log_debug("TPM signature failed (%s); reconnecting",
+	    Tss2_RC_Decode(rc));
+	err_clear();
+	release(ts);
+	if ((ret = do_open(ts)) != ERR_OK)
+		return ret;
+	*siglen = room;
+	return sign_once(ts, md_nid, dgst, dlen, sig, siglen, &rc);
+}
+
+static int
+tpm2_public_key(struct signer *s, EVP_PKEY **out)
+{
+	struct tpm2_signer *ts = (struct tpm2_signer *)s;
+
+	if (!EVP_PKEY_up_ref(ts->pkey))
+		return ERR_INTERNAL;
+	*out = ts->pkey;
+	return ERR_OK;
+}
+
+const struct provider tpm2_provider = {
+	.name = "tpm2",
+	.caps = CAP_RSA | CAP_ECDSA | CAP_NEEDS_PIN,
+	.claims = tpm2_claims,
+	.open = tpm2_open,
+	.public_key = tpm2_public_key,
+	.sign_digest = tpm2_sign_digest,
+	.close = tpm2_close,
+};
