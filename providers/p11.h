@@ -68,5 +68,7 @@ void p11_objects_clear(struct p11_object *, size_t n);
 size_t p11_skip_attestation(struct p11_object *, size_t n);
 /* "several objects match: URI1, URI2" as the error, for n > 1. */
 int p11_ambiguous(const char *what, const struct p11_object *, size_t n);
+/* The same for several tokens, listing each token's URI. */
+int p11_ambiguous_tokens(const struct p11_token *, size_t n, const char *uri);
 
 #endif

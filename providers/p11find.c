@@ -150,9 +150,11 @@ p11_tokens_match(const struct p11_modules *m, P11KitUri *uri,
 			/* slot-id is "any" only when absent (spec §14.2 #20). */
 			if (want != (CK_SLOT_ID)-1 && slots[s] != want)
 				continue;
+			/* An uninitialised token holds nothing to find. */
 			if (mod->C_GetSlotInfo(slots[s], &sinfo) != CKR_OK ||
 			    !p11_kit_uri_match_slot_info(uri, &sinfo) ||
 			    mod->C_GetTokenInfo(slots[s], &t->info) != CKR_OK ||
+			    !(t->info.flags & CKF_TOKEN_INITIALIZED) ||
 			    !p11_kit_uri_match_token_info(uri, &t->info))
 				continue;
 			if (*n == P11_MAX_TOKENS)

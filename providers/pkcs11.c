@@ -358,11 +358,12 @@ key_attributes(struct p11_signer *ps)
 		ps->always_auth = CK_FALSE;
 	if (a[0].ulValueLen == (CK_ULONG)-1 ||
 	    (ps->key_type != CKK_RSA && ps->key_type != CKK_EC))
-		return err_set(ERR_KEY, "the key %s is neither RSA nor EC",
-		    ps->key_uri_text);
+		return err_set(ERR_KEY, "the private key found for %s is "
+		    "neither RSA nor EC", ps->key_uri_text);
 	if (a[1].ulValueLen == (CK_ULONG)-1 || !can_sign)
-		return err_set(ERR_KEY, "the key %s may not sign (its CKA_SIGN "
-		    "is false): use a key made for signing", ps->key_uri_text);
+		return err_set(ERR_KEY, "the private key found for %s may not "
+		    "sign (its CKA_SIGN is false): use a key made for signing",
+		    ps->key_uri_text);
 	return ERR_OK;
 }
 
@@ -617,8 +618,8 @@ do_open(struct p11_signer *ps)
 		}
 		/* Log in only where there is no doubt (woodhouse §8.2). */
 		if (ntok > 1) {
-			ret = err_set(ERR_USAGE, "%zu tokens match %s: add "
-			    "token= to the URI", ntok, ps->key_uri_text);
+			ret = p11_ambiguous_tokens(ps->tokens, ntok,
+			    ps->key_uri_text);
 			goto out;
 		}
 		ps->token = ps->tokens[0];

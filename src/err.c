@@ -6,7 +6,8 @@
 
 #include "err.h"
 
-static _Thread_local char msg[1024];
+/* Room for a list of candidate URIs in an ambiguity error. */
+static _Thread_local char msg[4096];
 static _Thread_local int have_msg;
 
 static int
@@ -48,7 +49,7 @@ err_replace(int code, const char *fmt, ...)
 int
 err_ssl(int code, const char *fmt, ...)
 {
-	char head[512], reason[256] = "";
+	char head[2048], reason[256] = "";
 	unsigned long e;
 	va_list ap;
 

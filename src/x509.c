@@ -188,21 +188,97 @@ format_time(const ASN1_TIME *t, char *buf, size_t len)
 		snprintf(buf, len, "(unreadable date)");
 }
 
+/* Go's escaping in pkix.Name.String (RFC 2253 §2.4, as Go does it). */
+static void
+append_escaped(char *buf, size_t len, size_t *n, const unsigned char *v,
+    int vlen)
+{
+	for (int i = 0; i < vlen && *n + 3 < len; i++) {
+		unsigned char c = v[i];
+
+		if (strchr(",+\"\\<>;", c) != NULL || (i == 0 &&
+		    (c == '#' || c == ' ')) || (i == vlen - 1 && c == ' '))
+			buf[(*n)++] = '\\';
+		buf[(*n)++] = (char)c;
+	}
+	buf[*n] = '\0';
+}
+
+static void
+append_attr(char *buf, size_t len, size_t *n, const X509_NAME_ENTRY *e,
+    const char *key)
+{
+	const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+	unsigned char *utf8 = NULL, *der = NULL;
+	char oid[80];
+	int ulen, dlen;
+
+	if (*n > 0 && *n + 1 < len)
+		buf[(*n)++] = ',';
+	if (key != NULL) {
+		*n += (size_t)snprintf(buf + *n, len - *n, "%s=", key);
+		if (*n < len && (ulen = ASN1_STRING_to_UTF8(&utf8, v)) >= 0)
+			append_escaped(buf, len, n, utf8, ulen);
+		OPENSSL_free(utf8);
+	} else {
+		/* Unknown types: dotted OID and the value's DER in hex. */
+		OBJ_obj2txt(oid, sizeof(oid), X509_NAME_ENTRY_get_object(e), 1);
+		*n += (size_t)snprintf(buf + *n, len - *n, "%s=#", oid);
+		if ((dlen = i2d_ASN1_TYPE(NULL, NULL)) >= 0 && *n < len) {
+			ASN1_TYPE *t = ASN1_TYPE_new();
+
+			if (t != NULL && ASN1_TYPE_set1(t, ASN1_STRING_type(v),
+			    v) && (dlen = i2d_ASN1_TYPE(t, &der)) > 0)
+				for (int i = 0; i < dlen && *n + 3 < len; i++)
+					*n += (size_t)snprintf(buf + *n,
+					    len - *n, "%02x", der[i]);
+			ASN1_TYPE_free(t);
+			OPENSSL_free(der);
+		}
+	}
+	if (*n >= len)
+		*n = len - 1;
+}
+
+/*
+ * As Go's pkix.Name.String() (spec §10), which --cert-selector compares
+ * with: Go rebuilds the sequence in the order C, ST, L, STREET,
+ * POSTALCODE, O, OU, CN, SERIALNUMBER, with other attributes first, and
+ * prints it reversed: "CN=leaf,O=Example,C=US", other attributes last.
+ */
 void
 x509_name_string(const X509_NAME *name, char *buf, size_t len)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	int n;
+	static const struct { int nid; const char *key; } order[] = {
+		{ NID_serialNumber, "SERIALNUMBER" }, { NID_commonName, "CN" },
+		{ NID_organizationalUnitName, "OU" },
+		{ NID_organizationName, "O" }, { NID_postalCode, "POSTALCODE" },
+		{ NID_streetAddress, "STREET" }, { NID_localityName, "L" },
+		{ NID_stateOrProvinceName, "ST" }, { NID_countryName, "C" },
+	};
+	int count = X509_NAME_entry_count(name);
+	size_t n = 0, k;
 
 	buf[0] = '\0';
-	if (b == NULL)
-		return;
-	/* RFC 2253 with UTF-8 kept: "CN=leaf,O=Example", one line. */
-	if (X509_NAME_print_ex(b, name, 0,
-	    XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
-	    (n = BIO_read(b, buf, (int)len - 1)) > 0)
-		buf[n] = '\0';
-	BIO_free(b);
+	/* Reversed: the last type of Go's order first, later values first. */
+	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+		for (int i = count - 1; i >= 0; i--) {
+			const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+
+			if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) ==
+			    order[k].nid)
+				append_attr(buf, len, &n, e, order[k].key);
+		}
+	for (int i = count - 1; i >= 0; i--) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+
+		for (k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+			if (order[k].nid == nid)
+				break;
+		if (k == sizeof(order) / sizeof(order[0]))
+			append_attr(buf, len, &n, e, NULL);
+	}
 }
 
 void

@@ -20,6 +20,7 @@
 #include "secret.h"
 #include "session.h"
 #include "sigv4x509.h"
+#include "x509.h"
 
 #define OK_BODY "{\"credentialSet\":[{\"assumedRoleUser\":{\"arn\":\"a\"," \
 	"\"assumedRoleId\":\"b\"},\"credentials\":{\"accessKeyId\":\"ASIAX\"," \
@@ -354,6 +355,40 @@ test_authorization_format(void **state)
 	assert_string_equal(date, "20240501T120000Z");
 }
 
+static void
+add(X509_NAME *n, const char *field, const char *value)
+{
+	assert_true(X509_NAME_add_entry_by_txt(n, field, MBSTRING_UTF8,
+	    (const unsigned char *)value, -1, -1, 0));
+}
+
+/* Go's pkix.Name.String(), which --cert-selector compares with (spec §10). */
+static void
+test_name_string(void **state)
+{
+	X509_NAME *n = X509_NAME_new();
+	char buf[512];
+
+	(void)state;
+	add(n, "C", "US");
+	add(n, "O", "Acme");
+	add(n, "CN", "foo");
+	x509_name_string(n, buf, sizeof(buf));
+	assert_string_equal(buf, "CN=foo,O=Acme,C=US");
+	X509_NAME_free(n);
+
+	/* Go reorders by type, whatever the certificate's order. */
+	n = X509_NAME_new();
+	add(n, "CN", "leaf");
+	add(n, "O", "Acme, Inc.");
+	add(n, "emailAddress", "x@y.z");
+	add(n, "ST", "#WA ");
+	x509_name_string(n, buf, sizeof(buf));
+	assert_string_equal(buf, "CN=leaf,O=Acme\\, Inc.,ST=\\#WA\\ ,"
+	    "1.2.840.113549.1.9.1=#16057840792e7a");
+	X509_NAME_free(n);
+}
+
 int
 main(void)
 {
@@ -367,6 +402,7 @@ main(void)
 		cmocka_unit_test(test_endpoint_env),
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_authorization_format),
+		cmocka_unit_test(test_name_string),
 	};
 
 	return cmocka_run_group_tests_name("parsers and checks", tests, NULL,
