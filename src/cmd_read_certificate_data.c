@@ -16,11 +16,13 @@
 #include "log.h"
 #include "options.h"
 #include "provider.h"
+#include "selector.h"
 #include "x509.h"
 
 static const char usage[] =
 "usage: rasign read-certificate-data --certificate FILE|URI\n"
-"           [--pkcs11-lib PATH] [--pkcs11-pin SOURCE] [--debug]\n"
+"           [--cert-selector SELECTOR] [--pkcs11-lib PATH]\n"
+"           [--pkcs11-pin SOURCE] [--debug]\n"
 "\n"
 "For a file: prints its key type, base64 DER, serial number and\n"
 "algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
@@ -67,6 +69,7 @@ out:
 
 struct listing {
 	int count;
+	const struct selector *sel;	/* --cert-selector, or NULL */
 };
 
 static int
@@ -79,6 +82,8 @@ print_one(void *arg, X509 *x, const char *uri)
 	BIGNUM *bn;
 	const char *h;
 
+	if (l->sel != NULL && !selector_matches(l->sel, x))
+		return ERR_OK;
 	if (!X509_digest(x, EVP_sha1(), md, &mdlen) ||
 	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL)
 		return err_ssl(ERR_CERT, "cannot read a certificate");
@@ -105,7 +110,8 @@ print_one(void *arg, X509 *x, const char *uri)
 int
 cmd_read_certificate_data(int argc, char **argv)
 {
-	struct listing l = { 0 };
+	struct listing l = { 0, NULL };
+	struct selector sel = { 0 };
 	struct key_request req;
 	struct options o;
 	int ret;
@@ -115,17 +121,23 @@ cmd_read_certificate_data(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
-	if (o.certificate == NULL) {
-		ret = err_set(ERR_USAGE, "give --certificate: a file or a "
-		    "pkcs11: URI (certificate stores are not available on "
-		    "this system)");
+	if (o.certificate == NULL && o.cert_selector == NULL) {
+		ret = err_set(ERR_USAGE, "give --certificate (a file or a "
+		    "pkcs11: URI) or --cert-selector");
 		goto out;
 	}
-	if (strncmp(o.certificate, "pkcs11:", 7) != 0) {
+	if (o.certificate != NULL && strncmp(o.certificate, "pkcs11:", 7)) {
 		ret = print_file(o.certificate);
 		goto out;
 	}
 	identity_request(&o, &req);
+	/* A selector searches every token's certificates (spec §11). */
+	if (o.cert_selector != NULL) {
+		if ((ret = selector_parse(o.cert_selector, &sel)) != ERR_OK)
+			goto out;
+		l.sel = &sel;
+		req.key_ref = req.cert_ref = "pkcs11:";
+	}
 	if ((ret = provider_list_certificates(&req, print_one, &l)) != ERR_OK)
 		goto out;
 	if (l.count == 0)
@@ -133,6 +145,7 @@ cmd_read_certificate_data(int argc, char **argv)
 	if (fflush(stdout) == EOF)
 		ret = err_set(ERR_INTERNAL, "cannot write to standard output");
 out:
+	selector_free(&sel);
 	options_free(&o);
 	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);
 }

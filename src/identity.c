@@ -94,41 +94,6 @@ identity_request(const struct options *o, struct key_request *req)
 	req->tpm_parent_password = o->tpm_parent_password;
 }
 
-int
-identity_open_signer(const struct options *o, struct identity *id)
-{
-	STACK_OF(X509) *chain = NULL;
-	struct key_request req;
-	int ret;
-
-	memset(id, 0, sizeof(*id));
-	if (o->certificate == NULL && o->private_key == NULL)
-		return err_set(ERR_USAGE, "give --private-key (or "
-		    "--certificate)");
-	identity_request(o, &req);
-	if (o->private_key != NULL && o->certificate != NULL &&
-	    !is_uri(o->certificate)) {
-		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
-			goto out;
-		req.cert = id->leaf;
-	}
-	if ((ret = signer_open(&req, &id->signer)) != ERR_OK)
-		goto out;
-	if (id->leaf == NULL && (ret = signer_certificate(id->signer,
-	    &id->leaf, &chain)) != ERR_OK)
-		goto out;
-	sk_X509_pop_free(chain, X509_free);
-	if (id->leaf == NULL && o->private_key == NULL &&
-	    (ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
-		goto out;
-	if (id->leaf != NULL)
-		ret = check_key_matches(o, id);
-out:
-	if (ret != ERR_OK)
-		identity_close(id);
-	return ret;
-}
-
 struct pick {
 	const struct selector *sel;
 	bool latest;
@@ -192,6 +157,51 @@ out:
 	free(p.uri);
 	X509_free(p.cert);
 	selector_free(&sel);
+	return ret;
+}
+
+int
+identity_open_signer(const struct options *opts, struct identity *id)
+{
+	struct options sel_opts, *o = (struct options *)opts;
+	STACK_OF(X509) *chain = NULL;
+	struct key_request req;
+	char *sel_uri = NULL;
+	int ret;
+
+	memset(id, 0, sizeof(*id));
+	if (o->cert_selector != NULL) {
+		if ((ret = select_certificate(o, &sel_uri)) != ERR_OK)
+			return ret;
+		sel_opts = *o;
+		sel_opts.certificate = sel_uri;
+		o = &sel_opts;
+	}
+	if (o->certificate == NULL && o->private_key == NULL)
+		return err_set(ERR_USAGE, "give --private-key (or "
+		    "--certificate, or --cert-selector)");
+	identity_request(o, &req);
+	if (o->private_key != NULL && o->certificate != NULL &&
+	    !is_uri(o->certificate)) {
+		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+			goto out;
+		req.cert = id->leaf;
+	}
+	if ((ret = signer_open(&req, &id->signer)) != ERR_OK)
+		goto out;
+	if (id->leaf == NULL && (ret = signer_certificate(id->signer,
+	    &id->leaf, &chain)) != ERR_OK)
+		goto out;
+	sk_X509_pop_free(chain, X509_free);
+	if (id->leaf == NULL && o->private_key == NULL &&
+	    (ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+		goto out;
+	if (id->leaf != NULL)
+		ret = check_key_matches(o, id);
+out:
+	free(sel_uri);
+	if (ret != ERR_OK)
+		identity_close(id);
 	return ret;
 }
 
