@@ -9,8 +9,10 @@ RA_ENDPOINT=${RA_ENDPOINT:-build/ra-endpoint}
 
 work=$(mktemp -d /tmp/rasign-demo.XXXXXX)
 pid=
+tpm_started=
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "$tpm_started" ] && swtpm_stop "$TPM_STATE" >/dev/null 2>&1
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -62,6 +64,18 @@ run "an EC P-256 key in a PKCS#11 token (through p11-kit)" \
 run "an RSA-2048 key in a PKCS#11 token (--pkcs11-lib)" \
 	--certificate "$MAIN_RSA2048_CRT_URI" --pkcs11-pin "pass:$USER_PIN" \
 	--pkcs11-lib "$P11_MODULE"
+
+echo "== a software TPM (swtpm) with keys made by tpm2-openssl ($work/tpm)"
+bash softhsm-fixtures/make-tpm-keys.sh "$work/tpm" "$work/pki" 2>/dev/null >&2
+. "$work/tpm/testvars"
+. softhsm-fixtures/swtpm.sh
+swtpm_start "$TPM_STATE" >/dev/null
+tpm_started=1
+run "an EC P-256 key in the TPM" --tpm-tcti "$TPM_TCTI" \
+	--certificate "$TPM_EC_P256_CRT" --private-key "$TPM_EC_P256_KEY"
+run "a persistent RSA-2048 TPM key (handle:)" --tpm-tcti "$TPM_TCTI" \
+	--certificate "$TPM_HANDLE_RSA2048_CRT" \
+	--private-key "$TPM_HANDLE_RSA2048_KEY" --no-tpm-key-password
 
 echo "== a certificate from a CA the trust anchor does not know is refused"
 if AWS_CA_BUNDLE=$TLS_CA "$RASIGN" credential-process \
