@@ -6,6 +6,9 @@ int cmd_credential_process(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_sign_string(int argc, char **argv);
 int cmd_read_certificate_data(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_update(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 /* Prints the error recorded for `code` as one line and returns the exit code. */
 int cmd_fail(int code);

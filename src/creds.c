@@ -131,3 +131,26 @@ creds_free(struct creds *c)
 	free(c->expiration);
 	memset(c, 0, sizeof(*c));
 }
+
+int
+creds_expiry(const struct creds *c, time_t *out)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	/* Fractional seconds, as some AWS services send, are allowed. */
+	if (c->expiration == NULL ||
+	    (end = strptime(c->expiration, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return err_set(ERR_RESPONSE, "the credentials' expiration "
+		    "\"%.40s\" is not an RFC 3339 UTC time",
+		    c->expiration ? c->expiration : "");
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+		return err_set(ERR_RESPONSE, "the credentials' expiration "
+		    "\"%.40s\" is not in UTC", c->expiration);
+	*out = timegm(&tm);
+	return ERR_OK;
+}

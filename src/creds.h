@@ -3,6 +3,7 @@
 #define RASIGN_CREDS_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct creds {
 	char *access_key_id;
@@ -15,6 +16,8 @@ struct creds {
 int creds_parse(const char *body, size_t len, struct creds *);
 /* {"Version":1,"AccessKeyId":…,"Expiration":…}, no newline (spec §2.10). */
 int creds_process_json(const struct creds *, char **out);
+/* The expiration as a time, from its RFC 3339 form "YYYY-MM-DDTHH:MM:SSZ". */
+int creds_expiry(const struct creds *, time_t *out);
 void creds_free(struct creds *);
 /* Wipes and frees a string that holds credentials. */
 void creds_free_string(char *);

@@ -61,8 +61,8 @@ check_key_matches(const struct options *o, struct identity *id)
 	return ret;
 }
 
-static int
-check_validity(struct identity *id, time_t now)
+int
+identity_check_validity(const struct identity *id, time_t now)
 {
 	int ret;
 
@@ -257,7 +257,7 @@ identity_open(const struct options *opts, time_t now, struct identity *id)
 	if ((ret = x509_algorithm(id->leaf, "the certificate",
 	    &id->algorithm)) != ERR_OK ||
 	    (ret = check_key_matches(o, id)) != ERR_OK ||
-	    (ret = check_validity(id, now)) != ERR_OK ||
+	    (ret = identity_check_validity(id, now)) != ERR_OK ||
 	    (ret = x509_base64(id->leaf, &id->x509)) != ERR_OK ||
 	    (ret = x509_chain_base64(id->chain, &id->x509_chain)) != ERR_OK ||
 	    (ret = x509_serial_decimal(id->leaf, &id->serial)) != ERR_OK)

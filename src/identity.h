@@ -32,6 +32,8 @@ int identity_open(const struct options *, time_t now, struct identity *);
 int identity_open_signer(const struct options *, struct identity *);
 /* The key_request the options describe. */
 void identity_request(const struct options *, struct key_request *);
+/* The leaf and every intermediate are valid at `now`. */
+int identity_check_validity(const struct identity *, time_t now);
 void identity_close(struct identity *);
 
 #endif

@@ -17,6 +17,11 @@ static const struct command {
 } commands[] = {
 	{ "credential-process", cmd_credential_process,
 	    "print credentials for the AWS SDKs' credential_process" },
+	{ "serve", cmd_serve,
+	    "serve credentials on a local IMDSv2 and ECS endpoint" },
+	{ "update", cmd_update,
+	    "keep a profile of the shared credentials file fresh" },
+	{ "exec", cmd_exec, "run a command with credentials in its environment" },
 	{ "sign-string", cmd_sign_string,
 	    "sign a fixed test string with the key" },
 	{ "read-certificate-data", cmd_read_certificate_data,
