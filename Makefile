@@ -9,7 +9,7 @@ BUILD ?= $(if $(SANITIZE),build-asan,build)
 WITH_PKCS11 ?= 1
 WITH_TPM2 ?= 1
 LIBS_TPM2 = tss2-esys tss2-tctildr tss2-mu tss2-rc
-LIBS_CORE = libcrypto libssl libcurl jansson $(if $(WITH_PKCS11),p11-kit-1) \
+LIBS_CORE = libcrypto libssl libcurl jansson libmicrohttpd $(if $(WITH_PKCS11),p11-kit-1) \
 	$(if $(WITH_TPM2),$(LIBS_TPM2))
 LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 
@@ -34,7 +34,7 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/readfile.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c \
+	src/readfile.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/serve.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
 	src/cmd_serve.c src/cmd_update.c src/cmd_exec.c \

@@ -1,11 +1,220 @@
-/* rasign serve: being written (issue 5). */
+/*
+ * rasign serve (spec §7): credentials for SDKs on a local IMDSv2 endpoint
+ * and an ECS container-credentials endpoint. Unlike the Go helper it
+ * refreshes in the background before expiry, keeps serving the valid
+ * credentials through a failed refresh (retrying with backoff), and
+ * answers an error, never empty credentials, once they have expired.
+ *
+ * The main thread owns the credential source and the schedule; it waits
+ * in sigtimedwait, so SIGTERM/SIGINT (stop) and SIGHUP (re-read the
+ * certificate and key) need no handler. libmicrohttpd's threads only read
+ * the credentials under serve.c's lock.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "cmd.h"
 #include "err.h"
+#include "log.h"
+#include "options.h"
+#include "secret.h"
+#include "serve.h"
+#include "source.h"
+
+#define REFRESH_BEFORE 300	/* seconds before expiry, as documented */
+#define RETRY_MIN 5
+#define RETRY_MAX 300
+
+static const char usage[] =
+"usage: rasign serve [credential options] [--port PORT] [--bind ADDRESS]\n"
+"           [--hop-limit N] [--ecs-token-file FILE]\n"
+"\n"
+"Serves credentials on http://127.0.0.1:PORT/ (default 9911; 0 = any free\n"
+"port) for AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDSv2) and\n"
+"AWS_CONTAINER_CREDENTIALS_FULL_URI (" SERVE_ECS_PATH "). Credentials\n"
+"are refreshed 5 minutes before they expire. SIGHUP re-reads the\n"
+"certificate and key. The credential options are credential-process's.\n";
+
+/* The role's name: the last part of arn:aws:iam::ACCOUNT:role/path/NAME. */
+static const char *
+role_name(const char *arn)
+{
+	const char *slash = arn != NULL ? strrchr(arn, '/') : NULL;
+
+	return slash != NULL ? slash + 1 : "";
+}
+
+static int
+ecs_token(const struct options *o, char **out)
+{
+	unsigned char raw[32];
+	char *hex;
+
+	if (o->ecs_token_file != NULL) {
+		char spec[4200];
+
+		snprintf(spec, sizeof(spec), "file:%s", o->ecs_token_file);
+		return secret_from_source(spec, "--ecs-token-file", out);
+	}
+	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
+	    (hex = OPENSSL_malloc(2 * sizeof(raw) + 1)) == NULL)
+		return ERR_INTERNAL;
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	*out = hex;
+	return ERR_OK;
+}
+
+static int
+refresh(struct source *src, struct serve *srv)
+{
+	struct creds c;
+	time_t exp;
+	int ret;
+
+	err_clear();
+	if ((ret = source_fetch(src, &c)) != ERR_OK)
+		return ret;
+	if ((ret = creds_expiry(&c, &exp)) != ERR_OK) {
+		creds_free(&c);
+		return ret;
+	}
+	serve_set_creds(srv, &c, exp);
+	log_debug("credentials refreshed; they expire in %lld s",
+	    (long long)(exp - time(NULL)));
+	return ERR_OK;
+}
+
+/* Waits for the next refresh or a signal; returns the signal or 0. */
+static int
+wait_until(const sigset_t *set, time_t when)
+{
+	time_t now = time(NULL);
+	struct timespec ts = { when > now ? when - now : 0, 0 };
+	int sig;
+
+	do {
+		sig = sigtimedwait(set, NULL, &ts);
+	} while (sig < 0 && errno == EINTR);
+	return sig < 0 ? 0 : sig;
+}
+
+static void
+print_start(const struct serve_config *cfg, uint16_t port,
+    const struct options *o, const char *token)
+{
+	const char *host = cfg->bind ? cfg->bind : "127.0.0.1";
+	const char *br = strchr(host, ':') ? "[" : "", *ket = *br ? "]" : "";
+
+	fprintf(stderr, "Local server started on port: %u\n"
+	    "Make it available to the sdk by running:\n"
+	    "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://%s%s%s:%u/\n"
+	    "or, for the ECS container-credentials form:\n"
+	    "export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s%s:%u%s\n",
+	    port, br, host, ket, port, br, host, ket, port, SERVE_ECS_PATH);
+	/* The token is the client's key to the endpoint: it must see it. */
+	if (o->ecs_token_file != NULL)
+		fprintf(stderr, "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="
+		    "%s\n", o->ecs_token_file);
+	else
+		fprintf(stderr, "export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
+		    token);
+	fflush(stderr);
+}
+
+static int
+run(const struct options *o, struct source *src, struct serve *srv)
+{
+	sigset_t set;
+	time_t next, retry = RETRY_MIN;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	(void)o;
+	next = serve_expiry(srv) - REFRESH_BEFORE;
+	for (;;) {
+		sig = wait_until(&set, next);
+		if (sig == SIGTERM || sig == SIGINT)
+			return ERR_OK;
+		if (sig == SIGHUP)
+			src->reload = true;
+		if (refresh(src, srv) == ERR_OK) {
+			retry = RETRY_MIN;
+			next = serve_expiry(srv) - REFRESH_BEFORE;
+			continue;
+		}
+		/* Keep serving what is still valid; try again, slower each time. */
+		log_warn("refresh failed, retrying in %lld s: %s",
+		    (long long)retry, err_message() ? err_message() : "");
+		next = time(NULL) + retry;
+		retry = retry * 2 > RETRY_MAX ? RETRY_MAX : retry * 2;
+	}
+}
 
 int
 cmd_serve(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return cmd_fail(err_set(ERR_USAGE, "serve is not available yet"));
+	struct rlimit no_core = { 0, 0 };
+	struct serve_config cfg;
+	struct source src = { 0 };
+	struct serve *srv = NULL;
+	struct options o;
+	char *token = NULL;
+	sigset_t set;
+	int ret;
+
+	/* A long-lived holder of credentials: no core, no ptrace dumps. */
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Blocked before any thread starts, so only sigtimedwait sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((ret = options_parse(&o, CMD_SERVE, "serve", usage, argc,
+	    argv)) < 0)
+		return EXIT_OK;	/* --help */
+	if (ret != ERR_OK)
+		goto out;
+	if (o.argc > 0) {
+		ret = err_set(ERR_USAGE, "unexpected argument \"%.100s\"",
+		    o.argv[0]);
+		goto out;
+	}
+	if (o.port < 0 || o.port > 65535) {
+		ret = err_set(ERR_USAGE, "--port must be between 0 and 65535");
+		goto out;
+	}
+	if ((ret = source_init(&src, &o)) != ERR_OK ||
+	    (ret = ecs_token(&o, &token)) != ERR_OK)
+		goto out;
+	cfg = (struct serve_config){ o.bind, (uint16_t)o.port,
+	    (int)o.hop_limit, role_name(o.role_arn), token };
+	if ((ret = serve_start(&cfg, &srv)) != ERR_OK)
+		goto out;
+	/* Unlike the Go helper, a first failure is an error, not empty creds. */
+	if ((ret = refresh(&src, srv)) != ERR_OK)
+		goto out;
+	print_start(&cfg, serve_port(srv), &o, token);
+	ret = run(&o, &src, srv);
+out:
+	serve_stop(srv);
+	secret_free(token);
+	source_free(&src);
+	options_free(&o);
+	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);
 }

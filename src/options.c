@@ -51,8 +51,13 @@ static const struct optdef {
 	{ "no-verify-ssl", BOOL, CRED, O(no_verify_ssl) },
 	{ "timeout", INT, CRED, O(timeout) },
 	{ "debug", BOOL, SIGN | CMD_READ_CERT, O(debug) },
+	{ "port", INT, CMD_SERVE, O(port) },
+	{ "hop-limit", INT, CMD_SERVE, O(hop_limit) },
+	{ "bind", STR, CMD_SERVE, O(bind) },
+	{ "ecs-token-file", STR, CMD_SERVE, O(ecs_token_file) },
 	{ "format", STR, CMD_SIGN_STRING, O(format) },
 	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
+	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
 #undef O
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -210,6 +215,8 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	memset(o, 0, sizeof(*o));
 	o->session_duration = DEFAULT_SESSION_DURATION;
 	o->timeout = DEFAULT_TIMEOUT;
+	o->port = DEFAULT_PORT;
+	o->hop_limit = DEFAULT_HOP_LIMIT;
 	for (i = 0; i < NOPTS; i++) {
 		if ((optdefs[i].cmds & cmd) == 0)
 			continue;

@@ -16,6 +16,8 @@ enum {
 
 #define DEFAULT_SESSION_DURATION 3600
 #define DEFAULT_TIMEOUT 30
+#define DEFAULT_PORT 9911
+#define DEFAULT_HOP_LIMIT 64
 
 struct options {
 	/* certificate and key */
@@ -49,9 +51,16 @@ struct options {
 	bool no_verify_ssl;
 	bool debug;
 	long timeout;			/* seconds, whole request; extension */
+	/* serve */
+	long port;
+	long hop_limit;
+	const char *bind;
+	const char *ecs_token_file;
 	/* sign-string */
 	const char *format;
 	const char *digest;
+	/* credential-process: json (default) or env; extension */
+	const char *output;
 	/* the command's own arguments after the options */
 	int argc;
 	char **argv;
