@@ -30,18 +30,19 @@
 #include "serve.h"
 #include "source.h"
 
-#define REFRESH_BEFORE 300	/* seconds before expiry, as documented */
 #define RETRY_MIN 5
 #define RETRY_MAX 300
 
 static const char usage[] =
 "usage: rasign serve [credential options] [--port PORT] [--bind ADDRESS]\n"
 "           [--hop-limit N] [--ecs-token-file FILE]\n"
+"           [--refresh-before SECONDS]\n"
 "\n"
 "Serves credentials on http://127.0.0.1:PORT/ (default 9911; 0 = any free\n"
 "port) for AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDSv2) and\n"
 "AWS_CONTAINER_CREDENTIALS_FULL_URI (" SERVE_ECS_PATH "). Credentials\n"
-"are refreshed 5 minutes before they expire. SIGHUP re-reads the\n"
+"are refreshed --refresh-before seconds (default 300) before they\n"
+"expire. SIGHUP re-reads the\n"
 "certificate and key. The credential options are credential-process's.\n";
 
 /* The role's name: the last part of arn:aws:iam::ACCOUNT:role/path/NAME. */
@@ -143,8 +144,7 @@ run(const struct options *o, struct source *src, struct serve *srv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	(void)o;
-	next = serve_expiry(srv) - REFRESH_BEFORE;
+	next = serve_expiry(srv) - o->refresh_before;
 	for (;;) {
 		sig = wait_until(&set, next);
 		if (sig == SIGTERM || sig == SIGINT)
@@ -153,7 +153,7 @@ run(const struct options *o, struct source *src, struct serve *srv)
 			src->reload = true;
 		if (refresh(src, srv) == ERR_OK) {
 			retry = RETRY_MIN;
-			next = serve_expiry(srv) - REFRESH_BEFORE;
+			next = serve_expiry(srv) - o->refresh_before;
 			continue;
 		}
 		/* Keep serving what is still valid; try again, slower each time. */
@@ -193,6 +193,11 @@ cmd_serve(int argc, char **argv)
 	if (o.argc > 0) {
 		ret = err_set(ERR_USAGE, "unexpected argument \"%.100s\"",
 		    o.argv[0]);
+		goto out;
+	}
+	if (o.refresh_before < 0 || o.refresh_before > 43200) {
+		ret = err_set(ERR_USAGE, "--refresh-before must be between 0 "
+		    "and 43200 seconds");
 		goto out;
 	}
 	if (o.port < 0 || o.port > 65535) {

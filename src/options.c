@@ -55,6 +55,7 @@ static const struct optdef {
 	{ "hop-limit", INT, CMD_SERVE, O(hop_limit) },
 	{ "bind", STR, CMD_SERVE, O(bind) },
 	{ "ecs-token-file", STR, CMD_SERVE, O(ecs_token_file) },
+	{ "refresh-before", INT, CMD_SERVE | CMD_UPDATE, O(refresh_before) },
 	{ "format", STR, CMD_SIGN_STRING, O(format) },
 	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
 	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
@@ -217,6 +218,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	o->timeout = DEFAULT_TIMEOUT;
 	o->port = DEFAULT_PORT;
 	o->hop_limit = DEFAULT_HOP_LIMIT;
+	o->refresh_before = DEFAULT_REFRESH_BEFORE;
 	for (i = 0; i < NOPTS; i++) {
 		if ((optdefs[i].cmds & cmd) == 0)
 			continue;

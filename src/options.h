@@ -18,6 +18,7 @@ enum {
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_PORT 9911
 #define DEFAULT_HOP_LIMIT 64
+#define DEFAULT_REFRESH_BEFORE 300
 
 struct options {
 	/* certificate and key */
@@ -56,6 +57,7 @@ struct options {
 	long hop_limit;
 	const char *bind;
 	const char *ecs_token_file;
+	long refresh_before;		/* seconds before expiry; extension */
 	/* sign-string */
 	const char *format;
 	const char *digest;
