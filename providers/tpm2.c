@@ -259,14 +259,19 @@ open_parent(struct tpm2_signer *ts, TPM2_HANDLE handle, const char *pw,
 	return set_auth(ts->esys, *out, pw);
 }
 
-/* The key's auth value, as the file, the flags or the terminal say. */
+/*
+ * The key's auth value. A file's emptyAuth decides for files (so
+ * --no-tpm-key-password never sends a wrong, empty, password that would
+ * count against the dictionary-attack limit); for handles, the flags.
+ */
 static int
-key_password(struct tpm2_signer *ts, bool file_empty_auth, char **pw)
+key_password(struct tpm2_signer *ts, bool is_file, bool file_empty_auth,
+    char **pw)
 {
 	char prompt[600];
 
 	*pw = NULL;
-	if (file_empty_auth || ts->req.no_tpm_key_password)
+	if (is_file ? file_empty_auth : ts->req.no_tpm_key_password)
 		return ERR_OK;
 	if (ts->req.tpm_key_password != NULL)
 		return password(ts->req.tpm_key_password, "--tpm-key-password",
@@ -317,7 +322,7 @@ load_keyfile(struct tpm2_signer *ts)
 	(void)Esys_FlushContext(ts->esys, ts->session);
 	ts->session = ESYS_TR_NONE;
 	if ((ret = start_session(ts, transient ? parent : ESYS_TR_NONE)) !=
-	    ERR_OK || (ret = key_password(ts, kf.empty_auth, &kpw)) != ERR_OK ||
+	    ERR_OK || (ret = key_password(ts, true, kf.empty_auth, &kpw)) != ERR_OK ||
 	    (ret = set_auth(ts->esys, ts->key, kpw)) != ERR_OK)
 		goto out;
 	ret = ERR_OK;
@@ -357,7 +362,7 @@ open_handle(struct tpm2_signer *ts)
 	ts->pub = out->publicArea;
 	Esys_Free(out);
 	if ((ret = start_session(ts, ESYS_TR_NONE)) != ERR_OK ||
-	    (ret = key_password(ts, false, &kpw)) != ERR_OK)
+	    (ret = key_password(ts, false, false, &kpw)) != ERR_OK)
 		goto out;
 	ret = set_auth(ts->esys, ts->key, kpw);
 out:
