@@ -1,5 +1,7 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,8 +25,10 @@ static const char usage[] =
 "           [--tpm-tcti TCTI] [--tpm-key-password SOURCE]\n"
 "           [--no-tpm-key-password] [--tpm-parent-password SOURCE]\n"
 "           [--timeout SECONDS] [--with-proxy] [--no-verify-ssl] [--debug]\n"
+"           [--output json|env]\n"
 "\n"
-"Prints temporary AWS credentials as credential_process JSON on stdout.\n"
+"Prints temporary AWS credentials on stdout: credential_process JSON, or\n"
+"with --output env, sh lines for eval \"$(rasign credential-process ...)\".\n"
 "\n"
 "  --certificate FILE|URI    leaf certificate (PEM or DER), a PKCS#12 file,\n"
 "                            a PEM file holding both key and certificate,\n"
@@ -58,7 +62,26 @@ static const char usage[] =
 "  --with-proxy              accepted for compatibility: proxies from\n"
 "                            https_proxy/no_proxy are always honoured\n"
 "  --no-verify-ssl           do not verify the endpoint's TLS certificate\n"
-"  --debug                   show the request being signed on stderr\n";
+"  --debug                   show the request being signed on stderr\n"
+"  --output json|env         json (default, no trailing newline), or env:\n"
+"                            export AWS_ACCESS_KEY_ID='...' and likewise\n"
+"                            AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n"
+"                            AWS_CREDENTIAL_EXPIRATION, one per line\n";
+
+/* The --output value, checked before anything is read or sent. */
+static int
+check_output(const char *output, bool *env)
+{
+	*env = false;
+	if (output == NULL || strcmp(output, "json") == 0)
+		return ERR_OK;
+	if (strcmp(output, "env") == 0) {
+		*env = true;
+		return ERR_OK;
+	}
+	return err_set(ERR_USAGE, "--output must be json or env, not \"%s\"",
+	    output);
+}
 
 int
 cmd_credential_process(int argc, char **argv)
@@ -68,7 +91,8 @@ cmd_credential_process(int argc, char **argv)
 	struct identity id = { 0 };
 	struct creds c = { 0 };
 	struct rlimit no_core = { 0, 0 };
-	char *json = NULL;
+	char *text = NULL;
+	bool env;
 	int ret;
 
 	/* Nothing that held a key or credentials may land in a core file. */
@@ -77,17 +101,19 @@ cmd_credential_process(int argc, char **argv)
 	    argv)) < 0)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK ||
+	    (ret = check_output(o.output, &env)) != ERR_OK ||
 	    (ret = session_prepare(&o, &s)) != ERR_OK ||
 	    (ret = identity_open(&o, time(NULL), &id)) != ERR_OK ||
 	    (ret = session_create(&s, &id, &c)) != ERR_OK ||
-	    (ret = creds_process_json(&c, &json)) != ERR_OK)
+	    (ret = env ? creds_env_lines(&c, &text) :
+	    creds_process_json(&c, &text)) != ERR_OK)
 		goto out;
-	/* No trailing newline, as the Go helper (spec §1.3). */
-	if (fputs(json, stdout) == EOF || fflush(stdout) == EOF)
+	/* JSON has no trailing newline, as the Go helper's (spec §1.3). */
+	if (fputs(text, stdout) == EOF || fflush(stdout) == EOF)
 		ret = err_set(ERR_INTERNAL, "cannot write the credentials to "
 		    "standard output");
 out:
-	creds_free_string(json);
+	creds_free_string(text);
 	creds_free(&c);
 	identity_close(&id);
 	session_free(&s);

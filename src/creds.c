@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
@@ -111,6 +112,54 @@ out:
 	wipe_strings(o);
 	json_decref(o);
 	return ret;
+}
+
+/* Appends 'value' to p, each ' written as '\'' (close, escaped, reopen). */
+static char *
+sh_quote(char *p, const char *value)
+{
+	*p++ = '\'';
+	for (; *value != '\0'; value++) {
+		if (*value == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else
+			*p++ = *value;
+	}
+	*p++ = '\'';
+	return p;
+}
+
+int
+creds_env_lines(const struct creds *c, char **out)
+{
+	const char *const names[4] = { "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	    "AWS_CREDENTIAL_EXPIRATION" };
+	const char *values[4] = { c->access_key_id, c->secret_access_key,
+	    c->session_token, c->expiration };
+	size_t len = 1;
+	char *p;
+
+	*out = NULL;
+	for (int i = 0; i < 4; i++) {
+		if (values[i] == NULL)
+			return err_set(ERR_INTERNAL, "no %s to print", names[i]);
+		/* export NAME='VALUE' and a newline; 3 more bytes per quote. */
+		len += strlen("export =''\n") + strlen(names[i]) +
+		    strlen(values[i]);
+		for (const char *q = values[i]; *q != '\0'; q++)
+			len += *q == '\'' ? 3 : 0;
+	}
+	if ((p = *out = malloc(len)) == NULL)
+		return ERR_NOMEM;
+	for (int i = 0; i < 4; i++) {
+		p += sprintf(p, "export %s=", names[i]);
+		p = sh_quote(p, values[i]);
+		*p++ = '\n';
+	}
+	*p = '\0';
+	return ERR_OK;
 }
 
 void

@@ -16,6 +16,13 @@ struct creds {
 int creds_parse(const char *body, size_t len, struct creds *);
 /* {"Version":1,"AccessKeyId":…,"Expiration":…}, no newline (spec §2.10). */
 int creds_process_json(const struct creds *, char **out);
+/*
+ * "export AWS_ACCESS_KEY_ID='…'\n" and the same for AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN and AWS_CREDENTIAL_EXPIRATION: POSIX sh, each value
+ * single-quoted, so that eval "$(…)" sets exactly these bytes. Free *out
+ * with creds_free_string.
+ */
+int creds_env_lines(const struct creds *, char **out);
 /* The expiration as a time, from its RFC 3339 form "YYYY-MM-DDTHH:MM:SSZ". */
 int creds_expiry(const struct creds *, time_t *out);
 void creds_free(struct creds *);

@@ -48,6 +48,60 @@ test_creds_ok(void **state)
 	assert_null(c.session_token);
 }
 
+/* Runs the lines through /bin/sh and returns what $name holds afterwards. */
+static char *
+sh_eval(const char *lines, const char *name)
+{
+	char path[] = "/tmp/rasign-env-XXXXXX", cmd[128];
+	static char value[256];
+	size_t n;
+	FILE *f;
+	int fd;
+
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_int_equal(write(fd, lines, strlen(lines)), (ssize_t)strlen(lines));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "/bin/sh -c '. %s && printf %%s \"$%s\"'",
+	    path, name);
+	assert_non_null(f = popen(cmd, "r"));
+	n = fread(value, 1, sizeof(value) - 1, f);
+	value[n] = '\0';
+	assert_int_equal(pclose(f), 0);
+	unlink(path);
+	return value;
+}
+
+static void
+test_creds_env_lines(void **state)
+{
+	char akid[] = "ASIAX", secret[] = "s/+=", token[] = "t",
+	    exp[] = "2022-07-27T04:36:55Z", odd[] = "it's 'q' $HOME `x` \\";
+	struct creds c = { akid, secret, token, exp };
+	char *text;
+
+	(void)state;
+	assert_int_equal(creds_env_lines(&c, &text), ERR_OK);
+	assert_string_equal(text,
+	    "export AWS_ACCESS_KEY_ID='ASIAX'\n"
+	    "export AWS_SECRET_ACCESS_KEY='s/+='\n"
+	    "export AWS_SESSION_TOKEN='t'\n"
+	    "export AWS_CREDENTIAL_EXPIRATION='2022-07-27T04:36:55Z'\n");
+	creds_free_string(text);
+
+	/* A quote closes, escapes and reopens; nothing else is special. */
+	c.session_token = odd;
+	assert_int_equal(creds_env_lines(&c, &text), ERR_OK);
+	assert_non_null(strstr(text, "export AWS_SESSION_TOKEN="
+	    "'it'\\''s '\\''q'\\'' $HOME `x` \\'\n"));
+	assert_string_equal(sh_eval(text, "AWS_SESSION_TOKEN"), odd);
+	assert_string_equal(sh_eval(text, "AWS_SECRET_ACCESS_KEY"), secret);
+	creds_free_string(text);
+
+	c.expiration = NULL;
+	assert_int_equal(creds_env_lines(&c, &text), ERR_INTERNAL);
+	assert_null(text);
+}
+
 static const struct {
 	const char *body;
 	const char *message;	/* a phrase the one-line error must hold */
@@ -395,6 +449,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_creds_ok),
 		cmocka_unit_test(test_creds_malformed),
+		cmocka_unit_test(test_creds_env_lines),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_password_wiped_from_argv),
 		cmocka_unit_test(test_secret_sources),
