@@ -58,6 +58,8 @@ static const struct optdef {
 	{ "refresh-before", INT, CMD_SERVE | CMD_UPDATE, O(refresh_before) },
 	{ "format", STR, CMD_SIGN_STRING, O(format) },
 	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
+	{ "profile", STR, CMD_UPDATE, O(profile) },
+	{ "once", BOOL, CMD_UPDATE, O(once) },
 	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
 #undef O
 };
@@ -216,6 +218,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	memset(o, 0, sizeof(*o));
 	o->session_duration = DEFAULT_SESSION_DURATION;
 	o->timeout = DEFAULT_TIMEOUT;
+	o->profile = "default";
 	o->port = DEFAULT_PORT;
 	o->hop_limit = DEFAULT_HOP_LIMIT;
 	o->refresh_before = DEFAULT_REFRESH_BEFORE;

@@ -63,6 +63,9 @@ struct options {
 	const char *digest;
 	/* credential-process: json (default) or env; extension */
 	const char *output;
+	/* update */
+	const char *profile;		/* section of the credentials file */
+	bool once;
 	/* the command's own arguments after the options */
 	int argc;
 	char **argv;
