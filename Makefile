@@ -35,6 +35,7 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
 	src/readfile.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/serve.c \
+	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
 	src/cmd_serve.c src/cmd_update.c src/cmd_exec.c \
@@ -46,7 +47,7 @@ LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
-UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse
+UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile
 # Helpers that the shell tests run against real tokens.
 TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen)
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)

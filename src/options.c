@@ -205,6 +205,16 @@ bad_option(int c, const char *cmdname, char **argv)
 	    arg, cmdname);
 }
 
+/* The word names the option in full: "--name" or "--name=value". */
+static bool
+spelled_out(const char *word, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(word, "--", 2) == 0 && strncmp(word + 2, name, n) == 0 &&
+	    (word[2 + n] == '\0' || word[2 + n] == '=');
+}
+
 int
 options_parse(struct options *o, unsigned cmd, const char *cmdname,
     const char *usage, int argc, char **argv)
@@ -239,7 +249,15 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	 * "+": stop at the first non-option, so `exec -- cmd -x` keeps -x;
 	 * ":": report a missing value apart from an unknown flag.
 	 */
-	while ((c = getopt_long(argc, argv, "+:h", lopts, NULL)) != -1) {
+	for (;;) {
+		int at = optind, li = -1;
+
+		if ((c = getopt_long(argc, argv, "+:h", lopts, &li)) == -1)
+			break;
+		/* getopt_long takes "--prof" for "--profile-arn": pflag does not. */
+		if (li >= 0 && !spelled_out(argv[at], lopts[li].name))
+			return err_set(ERR_USAGE, "unknown flag %s; see 'rasign "
+			    "%s --help'", argv[at], cmdname);
 		if (c == 'h') {
 			fputs(usage, stdout);
 			options_free(o);

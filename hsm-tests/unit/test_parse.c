@@ -202,6 +202,10 @@ test_options(void **state)
 	    ERR_USAGE);
 	assert_non_null(strstr(err_message(), "cannot be used together"));
 	assert_int_equal(parse(&o, "--port 5"), ERR_USAGE);	/* serve only */
+	/* No abbreviations: "--profile" is not "--profile-arn" (pflag). */
+	assert_int_equal(parse(&o, "--profile x"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "unknown flag --profile"));
+	assert_int_equal(parse(&o, "--role-ar=x"), ERR_USAGE);
 }
 
 static void
