@@ -62,8 +62,24 @@ export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 export HOME=$TESTDIR/home
 mkdir -p "$HOME"
 
+# on_cleanup FUNCTION [ARGS...]: run FUNCTION ARGS when the script exits,
+# on every path (normal end, bail_out, skip_all, INT/HUP/TERM), before the
+# endpoints are stopped and the private directory removed. Call it from the
+# top level of the script, not from a test (a test runs in a subshell, whose
+# registrations are lost). Hooks run last registered first; each runs once.
+LIB_CLEANUP_HOOKS=()
+on_cleanup() {
+	local q
+	printf -v q '%q ' "$@"
+	LIB_CLEANUP_HOOKS+=("$q")
+}
+
 lib_cleanup() {
-	local pid
+	local pid i
+	for ((i = ${#LIB_CLEANUP_HOOKS[@]} - 1; i >= 0; i--)); do
+		eval "${LIB_CLEANUP_HOOKS[i]}" || true
+	done
+	LIB_CLEANUP_HOOKS=()
 	for pid in $ENDPOINT_PIDS; do
 		kill "$pid" 2>/dev/null
 	done

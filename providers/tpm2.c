@@ -38,7 +38,25 @@ struct tpm2_signer {
 	ESYS_TR session;		/* HMAC session for the key's auth */
 	TPMT_PUBLIC pub;
 	EVP_PKEY *pkey;
+	TPM2_HANDLE handle;		/* for handle: keys */
 };
+
+/* handle:0x81xxxxxx, checked before any TPM is contacted. */
+static int
+parse_handle(const char *ref, TPM2_HANDLE *out)
+{
+	unsigned long h;
+	char *end;
+
+	errno = 0;
+	h = strtoul(ref + 7, &end, 16);
+	if (ref[7] == '\0' || *end != '\0' || errno != 0 || h > UINT32_MAX ||
+	    (h >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
+		return err_set(ERR_USAGE, "%s is not a persistent TPM handle "
+		    "(handle:0x81000000 to handle:0x81ffffff)", ref);
+	*out = (TPM2_HANDLE)h;
+	return ERR_OK;
+}
 
 static bool
 tpm2_claims(const char *key_ref)
@@ -340,18 +358,11 @@ static int
 open_handle(struct tpm2_signer *ts)
 {
 	TPM2B_PUBLIC *out = NULL;
-	unsigned long h;
-	char *end, *kpw = NULL;
+	char *kpw = NULL;
 	TSS2_RC rc;
 	int ret;
 
-	errno = 0;
-	h = strtoul(ts->key_ref + 7, &end, 16);
-	if (*end != '\0' || errno != 0 || h > UINT32_MAX ||
-	    (h >> TPM2_HR_SHIFT) != TPM2_HT_PERSISTENT)
-		return err_set(ERR_USAGE, "%s is not a persistent TPM handle "
-		    "(handle:0x81000000 to handle:0x81ffffff)", ts->key_ref);
-	if ((rc = Esys_TR_FromTPMPublic(ts->esys, (TPM2_HANDLE)h, ESYS_TR_NONE,
+	if ((rc = Esys_TR_FromTPMPublic(ts->esys, ts->handle, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &ts->key)) != TSS2_RC_SUCCESS) {
 		ts->key = ESYS_TR_NONE;
 		return tpm_err(rc, "no key at that TPM handle");
@@ -434,7 +445,9 @@ tpm2_open(const struct key_request *req, struct signer **out)
 	ts->req.key_ref = ts->key_ref;
 	ts->req.cert_ref = NULL;
 	ts->req.cert = NULL;
-	if ((ret = do_open(ts)) != ERR_OK) {
+	if ((strncmp(ts->key_ref, "handle:", 7) == 0 &&
+	    (ret = parse_handle(ts->key_ref, &ts->handle)) != ERR_OK) ||
+	    (ret = do_open(ts)) != ERR_OK) {
 		tpm2_close(&ts->base);
 		return ret;
 	}
