@@ -35,7 +35,10 @@ mkdir -p "$TESTDIR/aws"
 export AWS_CONFIG_FILE=$TESTDIR/aws/config
 export AWS_SHARED_CREDENTIALS_FILE=$TESTDIR/aws/credentials
 export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
-: >"$AWS_SHARED_CREDENTIALS_FILE"
+# The "other" profile's keys live in the credentials file, which update
+# rewrites: they must survive it.
+printf '[other]\naws_access_key_id = AKIAOTHEROTHEROTHER1\naws_secret_access_key = other-secret-key\n' \
+	>"$AWS_SHARED_CREDENTIALS_FILE"
 
 # The absolute path: the CLI runs credential_process from its own cwd.
 RASIGN_ABS=$(cd "$(dirname "$RASIGN")" && pwd)/$(basename "$RASIGN")
@@ -51,8 +54,6 @@ credential_process = $CHECKER $RASIGN_ABS credential-process ${CRED_ARGS[*]}
 [profile capture]
 credential_process = /bin/sh -c '"\$0" "\$@" >$CAPTURE && cat $CAPTURE' $RASIGN_ABS credential-process ${CRED_ARGS[*]}
 [profile other]
-aws_access_key_id = AKIAOTHEROTHEROTHER1
-aws_secret_access_key = other-secret-key
 region = us-west-2
 EOF
 
@@ -228,6 +229,24 @@ run_test "aws CLI: credential_process secrets are rasign's" t_profile_captured
 run_test "--output env evals in sh and feeds the aws CLI" t_output_env
 run_test "--output json is the credential_process JSON" t_output_json
 run_test "--output yaml is refused" t_output_bad
+# ---------------------------------------------------------------- update
+
+# The file `update` writes is what the CLI then reads (issue: proven with
+# real clients). Another profile in the same file must stay usable.
+t_update_file() {
+	local key
+	run_rasign update --once --profile ra-updated "${CRED_ARGS[@]}"
+	assert_exit 0
+	key=$(issued_key) || fail "$key"
+	run_aws configure export-credentials --profile ra-updated --format process
+	assert_exit 0
+	assert_json_field "$OUT" AccessKeyId "$key"
+	run_aws configure export-credentials --profile other --format process
+	assert_exit 0
+	assert_json_field "$OUT" AccessKeyId AKIAOTHEROTHEROTHER1
+}
+
+run_test "update: the aws CLI reads the profile update wrote" t_update_file
 run_test "exec: the aws CLI sees the issued key" t_exec_cli
 run_test "exec: AWS_PROFILE kept, environment credentials win" t_exec_profile_kept
 run_test "exec: the command's environment" t_exec_env
