@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cache.h"
 #include "creds.h"
 #include "err.h"
 #include "identity.h"
@@ -25,7 +26,7 @@ static const char usage[] =
 "           [--tpm-tcti TCTI] [--tpm-key-password SOURCE]\n"
 "           [--no-tpm-key-password] [--tpm-parent-password SOURCE]\n"
 "           [--timeout SECONDS] [--with-proxy] [--no-verify-ssl] [--debug]\n"
-"           [--output json|env]\n"
+"           [--output json|env] [--cache] [--cache-refresh-window SECONDS]\n"
 "\n"
 "Prints temporary AWS credentials on stdout: credential_process JSON, or\n"
 "with --output env, sh lines for eval \"$(rasign credential-process ...)\".\n"
@@ -58,6 +59,9 @@ static const char usage[] =
 "  --tpm-key-password SOURCE  the TPM key's password\n"
 "  --no-tpm-key-password     the TPM key (handle:) has no password\n"
 "  --tpm-parent-password SOURCE  the owner hierarchy's or parent's password\n"
+"  --cache                   reuse credentials while more than the refresh\n"
+"                            window is left ($XDG_RUNTIME_DIR/rasign)\n"
+"  --cache-refresh-window SECONDS  default 900\n"
 "  --timeout SECONDS         give up after this long (default 30)\n"
 "  --with-proxy              accepted for compatibility: proxies from\n"
 "                            https_proxy/no_proxy are always honoured\n"
@@ -83,12 +87,51 @@ check_output(const char *output, bool *env)
 	    output);
 }
 
+static int
+fetch(const struct options *o, const struct session *s, struct creds *c)
+{
+	struct identity id;
+	int ret;
+
+	if ((ret = identity_open(o, time(NULL), &id)) != ERR_OK)
+		return ret;
+	ret = session_create(s, &id, c);
+	identity_close(&id);
+	return ret;
+}
+
+/*
+ * With --cache: the cached credentials while they have more than the
+ * refresh window left, else new ones, stored for the next call. The
+ * entry's lock is held across the fetch so that a crowd of cold calls
+ * makes one CreateSession.
+ */
+static int
+get_credentials(const struct options *o, const struct session *s,
+    struct creds *c)
+{
+	struct cache cache;
+	int ret;
+
+	if (!o->cache)
+		return fetch(o, s, c);
+	if (o->cache_window < 0 || o->cache_window > 43200)
+		return err_set(ERR_USAGE, "--cache-refresh-window must be "
+		    "between 0 and 43200 seconds");
+	if ((ret = cache_open(o, s, &cache)) != ERR_OK)
+		return ret;
+	if (cache_get(&cache, o->cache_window, c) != ERR_OK &&
+	    (ret = fetch(o, s, c)) == ERR_OK)
+		(void)cache_put(&cache, c);
+	cache_close(&cache);
+	return ret;
+}
+
 int
 cmd_credential_process(int argc, char **argv)
 {
 	struct options o;
 	struct session s = { 0 };
-	struct identity id = { 0 };
 	struct creds c = { 0 };
 	struct rlimit no_core = { 0, 0 };
 	char *text = NULL;
@@ -97,14 +140,13 @@ cmd_credential_process(int argc, char **argv)
 
 	/* Nothing that held a key or credentials may land in a core file. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
-	if ((ret = options_parse(&o, CMD_CREDENTIAL_PROCESS, "credential-process", usage, argc,
-	    argv)) < 0)
+	if ((ret = options_parse(&o, CMD_CREDENTIAL_PROCESS,
+	    "credential-process", usage, argc, argv)) < 0)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK ||
 	    (ret = check_output(o.output, &env)) != ERR_OK ||
 	    (ret = session_prepare(&o, &s)) != ERR_OK ||
-	    (ret = identity_open(&o, time(NULL), &id)) != ERR_OK ||
-	    (ret = session_create(&s, &id, &c)) != ERR_OK ||
+	    (ret = get_credentials(&o, &s, &c)) != ERR_OK ||
 	    (ret = env ? creds_env_lines(&c, &text) :
 	    creds_process_json(&c, &text)) != ERR_OK)
 		goto out;
@@ -115,7 +157,6 @@ cmd_credential_process(int argc, char **argv)
 out:
 	creds_free_string(text);
 	creds_free(&c);
-	identity_close(&id);
 	session_free(&s);
 	options_free(&o);
 	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);

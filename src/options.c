@@ -61,6 +61,9 @@ static const struct optdef {
 	{ "profile", STR, CMD_UPDATE, O(profile) },
 	{ "once", BOOL, CMD_UPDATE, O(once) },
 	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
+	{ "cache", BOOL, CMD_CREDENTIAL_PROCESS, O(cache) },
+	{ "cache-refresh-window", INT, CMD_CREDENTIAL_PROCESS,
+	    O(cache_window) },
 #undef O
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -232,6 +235,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	o->port = DEFAULT_PORT;
 	o->hop_limit = DEFAULT_HOP_LIMIT;
 	o->refresh_before = DEFAULT_REFRESH_BEFORE;
+	o->cache_window = 900;
 	for (i = 0; i < NOPTS; i++) {
 		if ((optdefs[i].cmds & cmd) == 0)
 			continue;

@@ -63,6 +63,8 @@ struct options {
 	const char *digest;
 	/* credential-process: json (default) or env; extension */
 	const char *output;
+	bool cache;			/* extension */
+	long cache_window;		/* seconds; extension */
 	/* update */
 	const char *profile;		/* section of the credentials file */
 	bool once;
