@@ -64,7 +64,16 @@ ecs_token(const struct options *o, char **out)
 		char spec[4200];
 
 		snprintf(spec, sizeof(spec), "file:%s", o->ecs_token_file);
-		return secret_from_source(spec, "--ecs-token-file", out);
+		if (secret_from_source(spec, "--ecs-token-file", out) != ERR_OK)
+			return ERR_PASSWORD;
+		if (**out == '\0' || strlen(*out) > SERVE_ECS_TOKEN_MAX) {
+			secret_free(*out);
+			*out = NULL;
+			return err_set(ERR_USAGE, "--ecs-token-file must hold a "
+			    "token of 1 to %d characters on its first line",
+			    SERVE_ECS_TOKEN_MAX);
+		}
+		return ERR_OK;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
 	    (hex = OPENSSL_malloc(2 * sizeof(raw) + 1)) == NULL)
@@ -160,6 +169,9 @@ run(const struct options *o, struct source *src, struct serve *srv)
 		log_warn("refresh failed, retrying in %lld s: %s",
 		    (long long)retry, err_message() ? err_message() : "");
 		next = time(NULL) + retry;
+		/* Never past the expiry of what is being served. */
+		if (serve_expiry(srv) > time(NULL) && next > serve_expiry(srv))
+			next = serve_expiry(srv);
 		retry = retry * 2 > RETRY_MAX ? RETRY_MAX : retry * 2;
 	}
 }
@@ -179,12 +191,6 @@ cmd_serve(int argc, char **argv)
 	/* A long-lived holder of credentials: no core, no ptrace dumps. */
 	(void)setrlimit(RLIMIT_CORE, &no_core);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	/* Blocked before any thread starts, so only sigtimedwait sees them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if ((ret = options_parse(&o, CMD_SERVE, "serve", usage, argc,
 	    argv)) < 0)
 		return EXIT_OK;	/* --help */
@@ -204,13 +210,33 @@ cmd_serve(int argc, char **argv)
 		ret = err_set(ERR_USAGE, "--port must be between 0 and 65535");
 		goto out;
 	}
+	/* The schedule must leave credentials valid when it fires. */
+	if (o.refresh_before >= o.session_duration) {
+		ret = err_set(ERR_USAGE, "--refresh-before (%ld s) must be "
+		    "less than --session-duration (%ld s)", o.refresh_before,
+		    o.session_duration);
+		goto out;
+	}
 	if ((ret = source_init(&src, &o)) != ERR_OK ||
 	    (ret = ecs_token(&o, &token)) != ERR_OK)
 		goto out;
+	/*
+	 * Blocked after the pre-flight (^C still ends a PIN prompt) and
+	 * before any thread starts, so that only sigtimedwait sees them.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	cfg = (struct serve_config){ o.bind, (uint16_t)o.port,
 	    (int)o.hop_limit, role_name(o.role_arn), token };
 	if ((ret = serve_start(&cfg, &srv)) != ERR_OK)
 		goto out;
+	if (o.bind != NULL && strncmp(o.bind, "127.", 4) != 0 &&
+	    strcmp(o.bind, "::1") != 0)
+		log_warn("serving credentials on %s: anyone who can reach this "
+		    "address and port can take them", o.bind);
 	/* Unlike the Go helper, a first failure is an error, not empty creds. */
 	if ((ret = refresh(&src, srv)) != ERR_OK)
 		goto out;

@@ -25,7 +25,6 @@
 #include "options.h"
 #include "source.h"
 
-#define REFRESH_BEFORE	300	/* seconds before expiry, as the Go helper */
 #define MIN_INTERVAL	60	/* no faster than this, whatever the expiry */
 #define BACKOFF_FIRST	5	/* after a failed refresh, doubling ... */
 #define BACKOFF_MAX	300	/* ... up to this */
@@ -42,14 +41,16 @@ static const char usage[] =
 "           [--tpm-tcti TCTI] [--tpm-key-password SOURCE]\n"
 "           [--no-tpm-key-password] [--tpm-parent-password SOURCE]\n"
 "           [--timeout SECONDS] [--with-proxy] [--no-verify-ssl] [--debug]\n"
-"           [--profile NAME] [--once]\n"
+"           [--profile NAME] [--once] [--refresh-before SECONDS]\n"
 "\n"
 "Writes temporary AWS credentials into a profile of the shared credentials\n"
 "file ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) and renews\n"
-"them 5 minutes before they expire, until stopped by SIGTERM or SIGINT.\n"
+"them --refresh-before seconds (default 300) before they expire, until\n"
+"stopped by SIGTERM or SIGINT. SIGHUP re-reads the certificate and key.\n"
 "\n"
 "  --profile NAME            the profile (section) to write (default: default)\n"
 "  --once                    write once and exit\n"
+"  --refresh-before SECONDS  renew this long before expiry (default 300)\n"
 "\n"
 "The other options are those of credential-process; see\n"
 "'rasign credential-process --help' and rasign(1).\n";
@@ -59,7 +60,7 @@ static const char usage[] =
  * main thread wakes up even when another thread (a PKCS#11 module's, say)
  * is the one that ran the handler.
  */
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reloading;
 static int wake[2] = { -1, -1 };
 
 static void
@@ -67,8 +68,10 @@ on_stop(int sig)
 {
 	int saved = errno;
 
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reloading = 1;
+	else
+		stopping = 1;
 	/* A full pipe already holds a wake-up: nothing to do on failure. */
 	if (wake[1] >= 0 && write(wake[1], "", 1) < 0)
 		stopping = 1;
@@ -88,7 +91,8 @@ catch_stop(void)
 	sigemptyset(&sa.sa_mask);
 	if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
 	    sigaction(SIGTERM, &sa, NULL) != 0 ||
-	    sigaction(SIGINT, &sa, NULL) != 0)
+	    sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0)
 		return err_set(ERR_INTERNAL, "cannot set up the signal "
 		    "handlers: %s", strerror(errno));
 	return ERR_OK;
@@ -105,7 +109,7 @@ nap_until(time_t until)
 	struct pollfd p = { .fd = wake[0], .events = POLLIN };
 	time_t now;
 
-	while (!stopping && (now = time(NULL)) < until)
+	while (!stopping && !reloading && (now = time(NULL)) < until)
 		(void)poll(&p, 1, (int)(until - now < NAP_MAX ? until - now :
 		    NAP_MAX) * 1000);
 	return !stopping;
@@ -150,7 +154,8 @@ out:
  * (5 s, doubling to 5 min, never past the expiry of what the file holds).
  */
 static int
-keep_fresh(struct source *src, const char *path, const char *profile)
+keep_fresh(struct source *src, const char *path, const char *profile,
+    long refresh_before)
 {
 	time_t expiry = 0, got, now, next;
 	long backoff = 0;
@@ -158,13 +163,18 @@ keep_fresh(struct source *src, const char *path, const char *profile)
 	int ret = ERR_INTERNAL;
 
 	while (!stopping) {
+		/* SIGHUP: read the certificate and key again, refresh now. */
+		if (reloading) {
+			reloading = 0;
+			src->reload = true;
+		}
 		err_clear();
 		ret = refresh(src, path, profile, &got);
 		now = time(NULL);
 		if (ret == ERR_OK) {
 			expiry = got;
 			backoff = 0;
-			next = expiry - REFRESH_BEFORE;
+			next = expiry - refresh_before;
 			if (next < now + MIN_INTERVAL) {
 				log_warn("the credentials expire in %lld s; is "
 				    "the clock right?", (long long)(expiry - now));
@@ -223,7 +233,7 @@ cmd_update(int argc, char **argv)
 	if (o.once)
 		ret = refresh(&src, path, o.profile, &expiry);
 	else if ((ret = catch_stop()) == ERR_OK)
-		ret = keep_fresh(&src, path, o.profile);
+		ret = keep_fresh(&src, path, o.profile, o.refresh_before);
 out:
 	if (have_src)
 		source_free(&src);

@@ -31,7 +31,7 @@ struct serve {
 	struct MHD_Daemon *mhd;
 	struct serve_config cfg;
 	char role_name[256];
-	char ecs_token[SERVE_TOKEN_LEN + 1];
+	char ecs_token[SERVE_ECS_TOKEN_MAX + 1];
 	pthread_mutex_t lock;		/* guards everything below */
 	struct creds creds;
 	time_t expiry;			/* 0: no credentials */

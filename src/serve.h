@@ -14,6 +14,7 @@
 #define SERVE_ECS_PATH "/ecs/credentials"
 #define SERVE_MAX_TOKENS 256
 #define SERVE_TOKEN_LEN 100
+#define SERVE_ECS_TOKEN_MAX 512
 
 struct serve;
 
