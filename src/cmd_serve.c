@@ -161,8 +161,16 @@ run(const struct options *o, struct source *src, struct serve *srv)
 		if (sig == SIGHUP)
 			src->reload = true;
 		if (refresh(src, srv) == ERR_OK) {
+			time_t now = time(NULL), exp = serve_expiry(srv);
+
 			retry = RETRY_MIN;
-			next = serve_expiry(srv) - o->refresh_before;
+			next = exp - o->refresh_before;
+			/*
+			 * The service may grant less than was asked: never
+			 * refresh back to back, at most at half-life.
+			 */
+			if (next <= now)
+				next = now + (exp - now > 2 ? (exp - now) / 2 : 1);
 			continue;
 		}
 		/* Keep serving what is still valid; try again, slower each time. */
