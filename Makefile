@@ -16,10 +16,12 @@ LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 # Debian packages: what `make deps` installs when missing.
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
 	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev
-DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps \
+DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps curl awscli \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
 	swtpm swtpm-tools tpm2-tools tpm2-openssl
 DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
+# Only for `make bench` (installed by bench-deps, not by deps).
+DEB_BENCH = hyperfine wrk time curl
 
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
@@ -49,7 +51,8 @@ LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile
 # Helpers that the shell tests run against real tokens.
-TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen)
+TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen) \
+	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
 .PHONY: all check check-unit check-e2e demo deps install uninstall lint clean
@@ -79,12 +82,44 @@ $(BUILD)/unit/%: hsm-tests/unit/%.c $(LIBOBJ)
 # The tests: unit tests, then end to end against the local endpoint.
 check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
-		P11_REOPEN=$(BUILD)/unit/p11_reopen UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
+		P11_REOPEN=$(BUILD)/unit/p11_reopen \
+		TPM_REOPEN=$(BUILD)/unit/tpm_reopen UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.
 demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
 		bash hsm-tests/demo.sh
+
+# The benchmark suite: one table (and build/bench.csv) of medians beside the
+# floor measured in the same run. Not a test, and never part of check.
+# bench/floor needs WITH_PKCS11 and WITH_TPM2 (it times both backends).
+.PHONY: bench bench-deps
+BENCH_TOOLS = $(BUILD)/bench/floor $(BUILD)/bench/noop
+
+bench: deps bench-deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(BENCH_TOOLS)
+	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
+		FLOOR=$(BUILD)/bench/floor NOOP=$(BUILD)/bench/noop \
+		BENCH_CSV=$(BUILD)/bench.csv bash bench/run.sh
+
+$(BUILD)/bench/floor: bench/floor.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE) | \
+		sed 's/-I/-isystem /g') -o $@ bench/floor.c $(LIBOBJ) \
+		$$($(PKG_CONFIG) --libs $(LIBS_CORE))
+
+$(BUILD)/bench/noop: bench/noop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ bench/noop.c
+
+bench-deps:
+	@missing=$$(for p in $(DEB_BENCH); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 # Installs the Debian packages that are missing; does nothing otherwise.
 deps:

@@ -505,6 +505,31 @@ t_restart() {
 	assert_tpm_empty
 }
 
+# One signer in one process across a TPM restart (as serve and update
+# need): hsm-tests/unit/tpm_reopen.c signs, waits while we restart swtpm,
+# then signs again and must reconnect and reload its key by itself.
+t_signer_survives_restart() {
+	local tool=${TPM_REOPEN:-build/unit/tpm_reopen} fifo=$T/go pid
+	[ -x "$tool" ] || { skip "$tool not built"; return; }
+	mkfifo "$fifo"
+	"$tool" "$TCTI" "$TPM_EC_P256_KEY" <"$fifo" >"$T/reopen.out" 2>&1 &
+	pid=$!
+	exec 8>"$fifo"
+	for _ in $(seq 50); do grep -q '^ready' "$T/reopen.out" && break; sleep 0.1; done
+	grep -q '^ok - first signature' "$T/reopen.out" ||
+		{ exec 8>&-; wait "$pid"; cat "$T/reopen.out"; fail "no first signature"; }
+	swtpm_stop "$TPM_STATE" >"$T/swtpm.log" 2>&1 &&
+		swtpm_start "$TPM_STATE" >>"$T/swtpm.log" 2>&1 ||
+		{ cat "$T/swtpm.log"; fail "cannot restart swtpm"; }
+	export TPM2TOOLS_TCTI=$TCTI
+	echo go >&8
+	exec 8>&-
+	wait "$pid" || { cat "$T/reopen.out"; fail "the signer did not survive the TPM restart"; }
+	[ "$(grep -c '^ok - signature [0-9] after the TPM restarted' "$T/reopen.out")" = 3 ] ||
+		{ cat "$T/reopen.out"; fail "not 3 signatures after the restart"; }
+	assert_tpm_empty
+}
+
 # The swtpm must be up for the next test even if t_restart failed halfway
 # (the test ran in a subshell; the pid file tells).
 tpm_ensure_running() {
@@ -746,5 +771,6 @@ run_test "read-certificate-data, TPM EC P-256 certificate" t_rcd TPM_EC_P256 EC
 run_test "read-certificate-data, TPM RSA-2048 certificate" t_rcd TPM_RSA2048 RSA
 
 run_test "swtpm restarted between two runs" t_restart
+run_test "one signer survives a TPM restart (reconnects, reloads)" t_signer_survives_restart
 tpm_ensure_running
 run_test "after the restart, nothing left loaded" t_failures_leave_nothing
