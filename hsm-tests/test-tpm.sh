@@ -542,65 +542,6 @@ tpm_ensure_running() {
 
 # ---------------------------------------------------------------- sign-string
 
-# check_signature FORMAT DIGEST CERT: $OUT, in FORMAT, is the signature of
-# the fixed string, made with the key of CERT. The string and the public-key
-# bytes are computed here independently of rasign: the BIT STRING contents
-# of the SubjectPublicKeyInfo are the EC point (04||X||Y) or the PKCS#1
-# RSAPublicKey DER; openssl verifies (PKCS#1 v1.5 for RSA, DER ECDSA).
-# (As in test-pkcs11.sh.)
-check_signature() {
-	local fmt=$1 md=$2 crt=$3
-	openssl x509 -in "$crt" -noout -pubkey >"$T/pub.pem" &&
-		openssl pkey -pubin -in "$T/pub.pem" -outform DER -out "$T/spki.der" ||
-		fail "cannot read the public key of $crt"
-	$PY - "$fmt" "$OUT" "$T/sig.bin" "$T/spki.der" "$T/msg.bin" <<'EOF' ||
-import hashlib
-import re
-import sys
-
-fmt, out, sig, spki, msg = sys.argv[1:]
-raw = open(out, "rb").read()
-if fmt == "text":
-    if not re.fullmatch(rb"[0-9a-f]+", raw):
-        sys.exit("text output is not bare lower-case hex: %r" % raw[:80])
-    raw = bytes.fromhex(raw.decode())
-elif fmt == "json":
-    if not re.fullmatch(rb'"[0-9a-f]+"', raw):
-        sys.exit("json output is not a quoted lower-case hex string: %r" % raw[:80])
-    raw = bytes.fromhex(raw[1:-1].decode())
-if not raw:
-    sys.exit("empty signature")
-open(sig, "wb").write(raw)
-
-
-def tlv(b, p):
-    tag, n = b[p], b[p + 1]
-    p += 2
-    if n & 0x80:
-        k = n & 0x7F
-        n = int.from_bytes(b[p:p + k], "big")
-        p += k
-    return tag, p, p + n
-
-
-der = open(spki, "rb").read()
-_, p, _ = tlv(der, 0)            # SubjectPublicKeyInfo
-_, _, p = tlv(der, p)            # AlgorithmIdentifier
-tag, s, e = tlv(der, p)          # subjectPublicKey BIT STRING
-if tag != 0x03 or der[s] != 0:
-    sys.exit("no BIT STRING in the SubjectPublicKeyInfo")
-pub = der[s + 1:e]
-if not ((pub[0] == 0x04 and len(pub) in (65, 97)) or pub[0] == 0x30):
-    sys.exit("public key bytes are neither an EC point nor RSAPublicKey")
-open(msg, "wb").write(b"AWS Roles Anywhere Credential Helper Signing Test" + b"1" +
-                      hashlib.sha256(b"IAM RA" + pub).digest())
-EOF
-		{ show_run; fail "sign-string output check failed"; }
-	openssl dgst "-${md,,}" -verify "$T/pub.pem" \
-		-signature "$T/sig.bin" "$T/msg.bin" ||
-		{ show_run; fail "the signature does not verify with $crt over the fixed string ($md)"; }
-}
-
 # t_sign_string PREFIX FORMAT DIGEST [rasign args]: with --certificate.
 t_sign_string() {
 	local p=$1 fmt=$2 md=$3 key crt

@@ -367,23 +367,6 @@ key_attributes(struct p11_signer *ps)
 	return ERR_OK;
 }
 
-static int
-pub_from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
-{
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM *params = NULL;
-	int ok;
-
-	ok = (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) != NULL &&
-	    EVP_PKEY_fromdata_init(ctx) > 0 &&
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
-	OSSL_PARAM_free(params);
-	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
-	return ok ? ERR_OK : ERR_KEY;
-}
-
 /* Reads two attributes of one object into fresh buffers. */
 static int
 get_two(struct p11_signer *ps, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE t1,
@@ -417,7 +400,7 @@ rsa_public(struct p11_signer *ps, CK_OBJECT_HANDLE h)
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
 		goto out;
-	ret = pub_from_params("RSA", bld, &ps->pub);
+	ret = provider_public_from_params("RSA", bld, &ps->pub);
 out:
 	free(a[0].pValue);
 	free(a[1].pValue);
@@ -453,7 +436,7 @@ ec_public(struct p11_signer *ps, CK_OBJECT_HANDLE h)
 	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
 	    ASN1_STRING_get0_data(pt), (size_t)ASN1_STRING_length(pt)))
 		goto out;
-	ret = pub_from_params("EC", bld, &ps->pub);
+	ret = provider_public_from_params("EC", bld, &ps->pub);
 out:
 	free(a[0].pValue);
 	free(a[1].pValue);

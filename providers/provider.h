@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #define SIGNATURE_MAX 1024	/* RSA-8192 raw, or any ECDSA DER */
@@ -73,6 +74,10 @@ extern const struct provider tpm2_provider;
 /* For certificate hooks: hands out new references to a leaf and chain. */
 int provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain,
     X509 **out_leaf, STACK_OF(X509) **out_chain);
+
+/* A public key of OpenSSL type "RSA" or "EC" from its parameters. */
+int provider_public_from_params(const char *type, OSSL_PARAM_BLD *,
+    EVP_PKEY **out);
 
 /* The dispatchers: the only callers of the table. */
 const struct provider *provider_find(const char *key_ref);

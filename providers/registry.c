@@ -1,6 +1,8 @@
 /* The backends, in the order they are asked to claim a key reference. */
 #include <string.h>
 
+#include <openssl/err.h>
+
 #include "err.h"
 #include "provider.h"
 
@@ -95,4 +97,22 @@ provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain, X509 **out_leaf,
 		return ERR_NOMEM;
 	}
 	return ERR_OK;
+}
+
+int
+provider_public_from_params(const char *type, OSSL_PARAM_BLD *bld,
+    EVP_PKEY **out)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM *params = NULL;
+	int ok;
+
+	ok = (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) != NULL &&
+	    EVP_PKEY_fromdata_init(ctx) > 0 &&
+	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
+	OSSL_PARAM_free(params);
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? ERR_OK : ERR_KEY;
 }

@@ -18,6 +18,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "err.h"
+#include "provider.h"
 #include "readfile.h"
 #include "tpm2key.h"
 
@@ -138,23 +139,6 @@ out:
 }
 
 static int
-from_params(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out)
-{
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM *params = NULL;
-	int ok;
-
-	ok = (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) != NULL &&
-	    EVP_PKEY_fromdata_init(ctx) > 0 &&
-	    EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) > 0;
-	OSSL_PARAM_free(params);
-	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
-	return ok ? ERR_OK : ERR_KEY;
-}
-
-static int
 rsa_public(const TPMT_PUBLIC *p, EVP_PKEY **out)
 {
 	const TPM2B_PUBLIC_KEY_RSA *m = &p->unique.rsa;
@@ -171,7 +155,7 @@ rsa_public(const TPMT_PUBLIC *p, EVP_PKEY **out)
 	    BN_set_word(e, exp ? exp : 65537) &&
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
 	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
-		ret = from_params("RSA", bld, out);
+		ret = provider_public_from_params("RSA", bld, out);
 	BN_free(n);
 	BN_free(e);
 	OSSL_PARAM_BLD_free(bld);
@@ -208,7 +192,7 @@ ecc_public(const TPMT_PUBLIC *p, EVP_PKEY **out)
 	    group, 0) &&
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
 	    point, 1 + 2 * fl))
-		ret = from_params("EC", bld, out);
+		ret = provider_public_from_params("EC", bld, out);
 	OSSL_PARAM_BLD_free(bld);
 	return ret;
 }

@@ -160,6 +160,23 @@ out:
 	return ret;
 }
 
+/* With --cert-selector: the options, with the URI it chose as certificate. */
+static int
+apply_selector(struct options **o, struct options *copy, char **uri)
+{
+	int ret;
+
+	*uri = NULL;
+	if ((*o)->cert_selector == NULL)
+		return ERR_OK;
+	if ((ret = select_certificate(*o, uri)) != ERR_OK)
+		return ret;
+	*copy = **o;
+	copy->certificate = *uri;
+	*o = copy;
+	return ERR_OK;
+}
+
 int
 identity_open_signer(const struct options *opts, struct identity *id)
 {
@@ -170,13 +187,8 @@ identity_open_signer(const struct options *opts, struct identity *id)
 	int ret;
 
 	memset(id, 0, sizeof(*id));
-	if (o->cert_selector != NULL) {
-		if ((ret = select_certificate(o, &sel_uri)) != ERR_OK)
-			return ret;
-		sel_opts = *o;
-		sel_opts.certificate = sel_uri;
-		o = &sel_opts;
-	}
+	if ((ret = apply_selector(&o, &sel_opts, &sel_uri)) != ERR_OK)
+		return ret;
 	if (o->certificate == NULL && o->private_key == NULL)
 		return err_set(ERR_USAGE, "give --private-key (or "
 		    "--certificate, or --cert-selector)");
@@ -216,13 +228,8 @@ identity_open(const struct options *opts, time_t now, struct identity *id)
 
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
-	if (o->cert_selector != NULL) {
-		if ((ret = select_certificate(o, &sel_uri)) != ERR_OK)
-			return ret;
-		sel_opts = *o;
-		sel_opts.certificate = sel_uri;
-		o = &sel_opts;
-	}
+	if ((ret = apply_selector(&o, &sel_opts, &sel_uri)) != ERR_OK)
+		return ret;
 	if (o->certificate == NULL && o->private_key == NULL)
 		return err_set(ERR_USAGE, "give --certificate (and "
 		    "--private-key), or --cert-selector");
