@@ -5,7 +5,8 @@
  * made and the key loaded once; the key object stays loaded for every
  * signature of the process and everything else is flushed at once, since
  * a TPM without a resource manager has three object slots. Auth values
- * travel in an HMAC session, salted with the parent where there is one.
+ * travel in an HMAC session, salted with the parent where there is one;
+ * an empty one needs no session.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -303,6 +304,30 @@ key_password(struct tpm2_signer *ts, bool is_file, bool file_empty_auth,
 	return ERR_OK;
 }
 
+/*
+ * The session that carries an auth value: none needed for an empty one
+ * (ESYS_TR_PASSWORD sends nothing secret, and saves the TPM commands that
+ * tpm2-tss 3.2 makes slow: tpm2-software/tpm2-tss#2150); else HMAC, salted
+ * with `salt` when there is one.
+ */
+static int
+auth_session(struct tpm2_signer *ts, const char *pw, ESYS_TR salt)
+{
+	if (pw == NULL || *pw == '\0') {
+		ts->session = ESYS_TR_PASSWORD;
+		return ERR_OK;
+	}
+	return start_session(ts, salt);
+}
+
+static void
+end_session(struct tpm2_signer *ts)
+{
+	if (ts->session != ESYS_TR_NONE && ts->session != ESYS_TR_PASSWORD)
+		(void)Esys_FlushContext(ts->esys, ts->session);
+	ts->session = ESYS_TR_NONE;
+}
+
 static int
 load_keyfile(struct tpm2_signer *ts)
 {
@@ -316,10 +341,10 @@ load_keyfile(struct tpm2_signer *ts)
 	if ((ret = tpm2key_load(ts->key_ref, &kf)) != ERR_OK)
 		return ret;
 	ts->pub = kf.pub.publicArea;
-	/* An unsalted session to make the parent, when it needs a password. */
+	/* The parent's auth: an unsalted HMAC session when there is one. */
 	if ((ret = password(ts->req.tpm_parent_password,
 	    "--tpm-parent-password", &ppw)) != ERR_OK ||
-	    (ret = start_session(ts, ESYS_TR_NONE)) != ERR_OK ||
+	    (ret = auth_session(ts, ppw, ESYS_TR_NONE)) != ERR_OK ||
 	    (ret = open_parent(ts, kf.parent, ppw, &parent, &transient)) !=
 	    ERR_OK)
 		goto out;
@@ -337,11 +362,10 @@ load_keyfile(struct tpm2_signer *ts)
 	}
 	ts->key_transient = true;
 	/* The rest of the signer's life needs only the key: free the slots. */
-	(void)Esys_FlushContext(ts->esys, ts->session);
-	ts->session = ESYS_TR_NONE;
-	if ((ret = start_session(ts, transient ? parent : ESYS_TR_NONE)) !=
-	    ERR_OK || (ret = key_password(ts, true, kf.empty_auth, &kpw)) != ERR_OK ||
-	    (ret = set_auth(ts->esys, ts->key, kpw)) != ERR_OK)
+	end_session(ts);
+	if ((ret = key_password(ts, true, kf.empty_auth, &kpw)) != ERR_OK ||
+	    (ret = auth_session(ts, kpw, transient ? parent : ESYS_TR_NONE)) !=
+	    ERR_OK || (ret = set_auth(ts->esys, ts->key, kpw)) != ERR_OK)
 		goto out;
 	ret = ERR_OK;
 out:
@@ -372,8 +396,8 @@ open_handle(struct tpm2_signer *ts)
 		return tpm_err(rc, "cannot read the TPM key's public part");
 	ts->pub = out->publicArea;
 	Esys_Free(out);
-	if ((ret = start_session(ts, ESYS_TR_NONE)) != ERR_OK ||
-	    (ret = key_password(ts, false, false, &kpw)) != ERR_OK)
+	if ((ret = key_password(ts, false, false, &kpw)) != ERR_OK ||
+	    (ret = auth_session(ts, kpw, ESYS_TR_NONE)) != ERR_OK)
 		goto out;
 	ret = set_auth(ts->esys, ts->key, kpw);
 out:
@@ -385,8 +409,7 @@ static void
 release(struct tpm2_signer *ts)
 {
 	if (ts->esys != NULL) {
-		if (ts->session != ESYS_TR_NONE)
-			(void)Esys_FlushContext(ts->esys, ts->session);
+		end_session(ts);
 		if (ts->key != ESYS_TR_NONE)
 			(void)(ts->key_transient ? Esys_FlushContext(ts->esys,
 			    ts->key) : Esys_TR_Close(ts->esys, &ts->key));

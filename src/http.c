@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,15 @@ setup(CURL *c, const struct http_config *cfg, const char *url,
 	return ERR_OK;
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void
+curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 int
 http_post(const struct http_config *cfg, const char *url,
     const char *const *headers, const char *body, struct http_response *resp,
@@ -176,6 +186,11 @@ http_post(const struct http_config *cfg, const char *url,
 
 	memset(resp, 0, sizeof(*resp));
 	*retryable = false;
+	/* Once per process, on the first request, not at start-up. */
+	(void)pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return err_set(ERR_INTERNAL, "cannot initialise libcurl: %s",
+		    curl_easy_strerror(curl_init_rc));
 	for (; *headers != NULL; headers++) {
 		if ((tmp = curl_slist_append(hdrs, *headers)) == NULL)
 			goto out;

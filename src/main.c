@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cmd.h"
 #include "err.h"
 
@@ -67,12 +65,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(name, commands[i].name) != 0)
 			continue;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			fputs("rasign: cannot initialise libcurl\n", stderr);
-			return EXIT_INTERNAL;
-		}
+		/* libcurl starts on first use (http.c): a cache hit never needs it. */
 		ret = commands[i].run(argc - 1, argv + 1);
-		curl_global_cleanup();
 		return ret;
 	}
 	fprintf(stderr, "rasign: unknown command \"%s\"; run 'rasign --help' "

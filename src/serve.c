@@ -36,6 +36,7 @@ struct serve {
 	struct creds creds;
 	time_t expiry;			/* 0: no credentials */
 	time_t updated;
+	char *doc[2];			/* rendered once per refresh: ECS, IMDS */
 	struct token tokens[SERVE_MAX_TOKENS];
 };
 
@@ -130,11 +131,17 @@ token_expiry(struct serve *s, const char *value)
 	if (n != SERVE_TOKEN_LEN)
 		return 0;
 	memcpy(padded, value, n);
+	/*
+	 * Every live slot is compared in full, whatever matches: the time
+	 * tells how many tokens exist, never which bytes of one were right.
+	 */
 	for (size_t i = 0; i < SERVE_MAX_TOKENS; i++) {
 		struct token *t = &s->tokens[i];
-		int same = CRYPTO_memcmp(t->value, padded, SERVE_TOKEN_LEN) == 0;
 
-		if (same && t->expiry > now)
+		if (t->expiry == 0)
+			continue;	/* never used */
+		if (CRYPTO_memcmp(t->value, padded, SERVE_TOKEN_LEN) == 0 &&
+		    t->expiry > now)
 			found = t->expiry;
 	}
 	return found;
@@ -212,21 +219,18 @@ get_creds(struct serve *s, struct MHD_Connection *c, int imds,
     const char *ttl)
 {
 	enum MHD_Result ret;
-	char *doc = NULL, *line;
+	char *line = NULL;
 
+	/* Rendered at refresh time: a GET only copies (under the lock). */
 	pthread_mutex_lock(&s->lock);
-	if (s->expiry > time(NULL))
-		doc = creds_document(s, imds);
+	if (s->expiry > time(NULL) && s->doc[imds] != NULL &&
+	    asprintf(&line, "%s\n", s->doc[imds]) < 0)
+		line = NULL;
 	pthread_mutex_unlock(&s->lock);
 	/* Never empty credentials with a 200 (spec §14.2 #13). */
-	if (doc == NULL)
+	if (line == NULL)
 		return answer(c, 503, "no valid credentials: the last refresh "
 		    "failed; see rasign serve's log", ttl);
-	if (asprintf(&line, "%s\n", doc) < 0) {
-		creds_free_string(doc);
-		return MHD_NO;
-	}
-	creds_free_string(doc);
 	ret = answer(c, 200, line, ttl);
 	creds_free_string(line);
 	return ret;
@@ -392,6 +396,10 @@ serve_set_creds(struct serve *s, struct creds *c, time_t expiry)
 	s->creds = *c;
 	s->expiry = expiry;
 	s->updated = time(NULL);
+	for (int imds = 0; imds < 2; imds++) {
+		creds_free_string(s->doc[imds]);
+		s->doc[imds] = creds_document(s, imds);
+	}
 	pthread_mutex_unlock(&s->lock);
 	memset(c, 0, sizeof(*c));
 }
@@ -415,6 +423,8 @@ serve_stop(struct serve *s)
 	if (s->mhd != NULL)
 		MHD_stop_daemon(s->mhd);
 	creds_free(&s->creds);
+	creds_free_string(s->doc[0]);
+	creds_free_string(s->doc[1]);
 	OPENSSL_cleanse(s->tokens, sizeof(s->tokens));
 	OPENSSL_cleanse(s->ecs_token, sizeof(s->ecs_token));
 	pthread_mutex_destroy(&s->lock);
