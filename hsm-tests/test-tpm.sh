@@ -319,6 +319,25 @@ t_da_failure() {
 	fi
 }
 
+# The long-running update with a wrong TPM key password: it must stop with
+# exit 4 after the one failed authorization, not retry on its backoff
+# schedule until the TPM locks out (each retry would count).
+t_update_wrong_password() {
+	local after
+	clear_lockout
+	export AWS_SHARED_CREDENTIALS_FILE=$T/credentials
+	without_tcti_env run_rasign update --tpm-tcti "$TCTI" \
+		--intermediates "$INTERMEDIATES" --trust-anchor-arn "$TA_ARN" \
+		--profile-arn "$PROFILE_ARN" --role-arn "$ROLE_ARN" \
+		--endpoint "$EP_URL" --private-key "$TPM_EC_P256_PW_KEY" \
+		--certificate "$TPM_EC_P256_PW_CRT" --tpm-key-password pass:wrong
+	after=$(lockout_counter) || fail "cannot read the lockout counter"
+	unset AWS_SHARED_CREDENTIALS_FILE
+	assert_failure 4 'wrong password.*lock'
+	[ "$after" = 1 ] || fail "the lockout counter is $after: update retried the wrong password"
+	[ ! -e "$T/credentials" ] || fail "a credentials file was written"
+}
+
 # t_no_password_no_auth PHRASE [rasign args]: a missing password is refused
 # (exit 4) before any authorization reaches the TPM: the counter stays 0
 # (nothing, not even an empty password, was tried).
@@ -633,6 +652,8 @@ run_test "wrong key password: exit 4, counted once by the TPM" t_da_failure \
 run_test "wrong password of a persistent key: exit 4, counted once" t_da_failure \
 	'wrong password.*lock' --private-key "$TPM_HANDLE_EC_P256_PW_KEY" \
 	--certificate "$TPM_HANDLE_EC_P256_PW_CRT" --tpm-key-password pass:wrong
+run_test "update (long-running), wrong key password: exit 4, no retry" \
+	t_update_wrong_password
 run_test "wrong parent password: exit 4, counted once" t_da_failure \
 	'wrong password.*lock' --private-key "$TPM_PARENTPW_EC_P256_KEY" \
 	--certificate "$TPM_PARENTPW_EC_P256_CRT" --tpm-parent-password pass:wrong

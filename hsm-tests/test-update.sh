@@ -347,6 +347,54 @@ t_daemon_retry() {
 	[ "$(wc -l <"$T/err")" -eq 2 ] || fail "stderr: $(cat "$T/err")"
 }
 
+# SIGHUP: the certificate and key are read again and the profile renewed
+# at once (one more request); afterwards update sleeps again instead of
+# spinning (its wake-up pipe is emptied): it uses almost no CPU.
+t_daemon_sighup() {
+	local f=$T/creds pid rc t0 t1 _
+	export AWS_SHARED_CREDENTIALS_FILE=$f
+	REC_BEFORE=$(rec_count)
+	# shellcheck disable=SC2086 # CHECKER is a command prefix
+	timeout -k 5 "$RUN_TIMEOUT" $CHECKER "$RASIGN" update "${UPD_ARGS[@]}" \
+		--endpoint "$EP_URL" --session-duration 900 --profile h \
+		</dev/null >"$T/out" 2>"$T/err" &
+	pid=$!
+	for _ in $(seq 100); do
+		[ -s "$f" ] && break
+		sleep 0.1
+	done
+	[ -s "$f" ] || { kill "$pid"; cat "$T/err"; fail "no file written"; }
+	kill -HUP "$pid"
+	sleep 1
+	new_records 2
+	[ "$NEW_COUNT" -eq 2 ] || { kill "$pid"; fail "$NEW_COUNT requests after SIGHUP, want 2"; }
+	# utime + stime, in clock ticks (100 a second), over 2 s of sleep.
+	t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	sleep 2
+	t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+	[ $((t1 - t0)) -le 20 ] || { kill "$pid"; fail "update used $((t1 - t0)) ticks in 2 s after SIGHUP: spinning"; }
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "exit status $rc after SIGTERM, want 0"
+}
+
+# A credentials file that is a symbolic link owned by someone else (as root
+# runs update for a user who pointed ~/.aws/credentials at /etc/passwd) is
+# not followed: exit 1, the target untouched.
+t_foreign_symlink() {
+	local f=$T/creds target=$T/victim
+	[ "$(id -u)" = 0 ] || { skip "needs root to make a link owned by another user"; return; }
+	printf 'precious\n' >"$target"
+	cp -p "$target" "$T/victim.before"
+	ln -s "$target" "$f"
+	chown -h nobody "$f"
+	export AWS_SHARED_CREDENTIALS_FILE=$f
+	run_rasign update --once "${UPD_ARGS[@]}" --endpoint "$EP_URL" --profile s
+	assert_failure 1 'symbolic link that is not yours'
+	cmp "$target" "$T/victim.before" || fail "the link's target was changed"
+}
+
 # ---------------------------------------------------------------- the run
 
 run_test "update --help prints usage to stdout" t_help
@@ -363,3 +411,5 @@ run_test "/dev/null is refused" t_refuse_dev_null
 run_test "8 concurrent writers lose nothing" t_concurrent
 run_test "long-running: one request, sleeps, SIGTERM exits 0" t_daemon
 run_test "long-running: failed refresh retried in 5 s, SIGINT exits 0" t_daemon_retry
+run_test "long-running: SIGHUP renews at once and does not spin" t_daemon_sighup
+run_test "a symbolic link that is not ours is not followed" t_foreign_symlink

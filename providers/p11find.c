@@ -147,6 +147,11 @@ p11_tokens_match(const struct p11_modules *m, P11KitUri *uri,
 		for (CK_ULONG s = 0; s < count; s++) {
 			struct p11_token *t = &out[*n];
 
+			if (*n == P11_MAX_TOKENS)
+				return err_set(ERR_DEVICE, "more than %d tokens "
+				    "match: name one with token= in the URI",
+				    P11_MAX_TOKENS);
+
 			/* slot-id is "any" only when absent (spec §14.2 #20). */
 			if (want != (CK_SLOT_ID)-1 && slots[s] != want)
 				continue;
@@ -157,10 +162,6 @@ p11_tokens_match(const struct p11_modules *m, P11KitUri *uri,
 			    !(t->info.flags & CKF_TOKEN_INITIALIZED) ||
 			    !p11_kit_uri_match_token_info(uri, &t->info))
 				continue;
-			if (*n == P11_MAX_TOKENS)
-				return err_set(ERR_DEVICE, "more than %d tokens "
-				    "match: name one with token= in the URI",
-				    P11_MAX_TOKENS);
 			t->module = mod;
 			t->slot = slots[s];
 			t->module_info = minfo;

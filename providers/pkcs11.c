@@ -141,9 +141,6 @@ context_login(struct p11_signer *ps)
 	if (ps->context_pin != NULL) {
 		pin = OPENSSL_strdup(ps->context_pin);
 		ret = pin != NULL ? ERR_OK : ERR_NOMEM;
-	} else if (ps->req.context_pin_source != NULL) {
-		ret = secret_from_source(ps->req.context_pin_source,
-		    "--pkcs11-context-pin", &pin);
 	} else {
 		strncat(what, " (signature PIN)", sizeof(what) - strlen(what) - 1);
 		if ((ret = secret_prompt(what, &pin)) != ERR_OK)
@@ -175,6 +172,8 @@ release(struct p11_signer *ps)
 	ps->leaf = NULL;
 	sk_X509_pop_free(ps->chain, X509_free);
 	ps->chain = NULL;
+	/* Its module is gone with the list: nothing may call through it. */
+	memset(&ps->token, 0, sizeof(ps->token));
 }
 
 static void
@@ -648,6 +647,11 @@ pkcs11_open(const struct key_request *req, struct signer **out)
 	/* The caller's strings need not outlive this call: ours do. */
 	ps->req.key_ref = ps->key_uri_text;
 	ps->req.cert_ref = ps->cert_uri_text;
+	/* Read once: an fd: source cannot be read again per signature. */
+	if (req->context_pin_source != NULL && req->reuse_pin == false &&
+	    (ret = secret_from_source(req->context_pin_source,
+	    "--pkcs11-context-pin", &ps->context_pin)) != ERR_OK)
+		goto out;
 	/* options.c took any pin-value out of the URIs already. */
 	if (req->uri_pin != NULL &&
 	    (ps->uri_pin = OPENSSL_strdup(req->uri_pin)) == NULL)
@@ -735,8 +739,12 @@ sign_digest(struct p11_signer *ps, int md_nid, const uint8_t *dgst,
 		goto out;
 	}
 	if (ps->always_auth && (ret = context_login(ps)) != ERR_OK) {
-		/* Ends the operation C_SignInit started. */
-		(void)f->C_Sign(ps->session, NULL, 0, NULL, &rawlen);
+		/*
+		 * A length query would not end the operation C_SignInit began
+		 * (PKCS#11 §5.2): close the session; the next signature opens
+		 * a new one.
+		 */
+		release(ps);
 		goto out;
 	}
 	/* One call with room enough: a length query ends some operations. */
@@ -783,6 +791,9 @@ pkcs11_sign_digest(struct signer *s, int md_nid, const uint8_t *dgst,
 	CK_RV rv;
 	int ret;
 
+	/* An earlier reopen failed (token still out): try again now. */
+	if (ps->session == CK_INVALID_HANDLE && (ret = do_open(ps)) != ERR_OK)
+		return ret;
 	ret = sign_digest(ps, md_nid, dgst, dlen, sig, siglen, &rv);
 	if (ret == ERR_OK || !token_went_away(rv))
 		return ret;

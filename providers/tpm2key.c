@@ -86,7 +86,8 @@ tpm2key_is_keyfile(const char *path)
 		return false;
 	}
 	k = parse(data, len);
-	OPENSSL_free(data);
+	/* Any key file passes through here, plaintext ones too. */
+	OPENSSL_clear_free(data, len + 1);
 	TSSPRIVKEY_free(k);
 	return k != NULL;
 }

@@ -147,7 +147,7 @@ run(const struct options *o, struct source *src, struct serve *srv)
 {
 	sigset_t set;
 	time_t next, retry = RETRY_MIN;
-	int sig;
+	int sig, last_error;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -160,7 +160,7 @@ run(const struct options *o, struct source *src, struct serve *srv)
 			return ERR_OK;
 		if (sig == SIGHUP)
 			src->reload = true;
-		if (refresh(src, srv) == ERR_OK) {
+		if ((last_error = refresh(src, srv)) == ERR_OK) {
 			time_t now = time(NULL), exp = serve_expiry(srv);
 
 			retry = RETRY_MIN;
@@ -173,6 +173,9 @@ run(const struct options *o, struct source *src, struct serve *srv)
 				next = now + (exp - now > 2 ? (exp - now) / 2 : 1);
 			continue;
 		}
+		/* Never again after a wrong password or PIN: lockouts count. */
+		if (err_message() != NULL && last_error == ERR_PASSWORD)
+			return last_error;
 		/* Keep serving what is still valid; try again, slower each time. */
 		log_warn("refresh failed, retrying in %lld s: %s",
 		    (long long)retry, err_message() ? err_message() : "");

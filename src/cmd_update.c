@@ -109,9 +109,15 @@ nap_until(time_t until)
 	struct pollfd p = { .fd = wake[0], .events = POLLIN };
 	time_t now;
 
-	while (!stopping && !reloading && (now = time(NULL)) < until)
-		(void)poll(&p, 1, (int)(until - now < NAP_MAX ? until - now :
-		    NAP_MAX) * 1000);
+	char drain[16];
+
+	while (!stopping && !reloading && (now = time(NULL)) < until) {
+		if (poll(&p, 1, (int)(until - now < NAP_MAX ? until - now :
+		    NAP_MAX) * 1000) > 0)
+			/* Empty the pipe, or poll would never sleep again. */
+			while (read(wake[0], drain, sizeof(drain)) > 0)
+				;
+	}
 	return !stopping;
 }
 
@@ -171,6 +177,12 @@ keep_fresh(struct source *src, const char *path, const char *profile,
 		err_clear();
 		ret = refresh(src, path, profile, &got);
 		now = time(NULL);
+		/*
+		 * A wrong password or PIN is never tried again on its own:
+		 * each try counts against the TPM's or token's lockout.
+		 */
+		if (ret == ERR_PASSWORD)
+			return ret;
 		if (ret == ERR_OK) {
 			expiry = got;
 			backoff = 0;
@@ -220,6 +232,11 @@ cmd_update(int argc, char **argv)
 	if (o.argc > 0) {
 		ret = err_set(ERR_USAGE, "unexpected argument \"%s\"",
 		    o.argv[0]);
+		goto out;
+	}
+	if (o.refresh_before < 0 || o.refresh_before > 43200) {
+		ret = err_set(ERR_USAGE, "--refresh-before must be between 0 "
+		    "and 43200 seconds");
 		goto out;
 	}
 	if ((ret = credfile_check_profile(o.profile)) != ERR_OK ||

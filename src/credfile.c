@@ -363,6 +363,14 @@ resolve(const char *path, char **target)
 		return (*target = strdup(path)) != NULL ? ERR_OK : ERR_NOMEM;
 	}
 	if (S_ISLNK(st.st_mode)) {
+		/*
+		 * Only our own link to our own file: root following a user's
+		 * link would replace whatever file the user pointed it at.
+		 */
+		if (st.st_uid != geteuid())
+			return err_set(ERR_INTERNAL, "the credentials file %s is "
+			    "a symbolic link that is not yours: not following "
+			    "it", path);
 		if ((*target = realpath(path, NULL)) == NULL)
 			return err_set(ERR_INTERNAL, "the credentials file %s is "
 			    "a symbolic link to nowhere: %s", path,
@@ -370,6 +378,10 @@ resolve(const char *path, char **target)
 		if (stat(*target, &st) != 0)
 			return err_set(ERR_INTERNAL, "cannot use the credentials "
 			    "file %s: %s", *target, strerror(errno));
+		if (st.st_uid != geteuid())
+			return err_set(ERR_INTERNAL, "the credentials file %s "
+			    "links to %s, which is not yours: not following it",
+			    path, *target);
 	} else if ((*target = strdup(path)) == NULL)
 		return ERR_NOMEM;
 	if (!S_ISREG(st.st_mode))

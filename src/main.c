@@ -2,8 +2,13 @@
  * rasign: IAM Roles Anywhere credentials from keys that never leave their
  * file, token or TPM. A drop-in for AWS's aws_signing_helper.
  */
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "cmd.h"
 #include "err.h"
@@ -48,6 +53,19 @@ cmd_fail(int code)
 	return err_exit_code(code);
 }
 
+/*
+ * jansson's parser and encoder grow and free buffers that held secret
+ * keys and session tokens: wipe every block it frees.
+ */
+static void
+wiping_free(void *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -65,6 +83,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(name, commands[i].name) != 0)
 			continue;
+		json_set_alloc_funcs(malloc, wiping_free);
 		/* libcurl starts on first use (http.c): a cache hit never needs it. */
 		ret = commands[i].run(argc - 1, argv + 1);
 		return ret;

@@ -322,10 +322,16 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	    (ci = MHD_get_connection_info(c,
 	    MHD_CONNECTION_INFO_CONNECTION_FD)) == NULL)
 		return;
-	if (setsockopt(ci->connect_fd, IPPROTO_IP, IP_TTL, &ttl,
-	    sizeof(ttl)) != 0 &&
-	    setsockopt(ci->connect_fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl,
-	    sizeof(ttl)) != 0)
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int v6;
+
+	/* IP_TTL also "works" on an IPv6 socket: ask for the right one. */
+	v6 = getsockname(ci->connect_fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    ss.ss_family == AF_INET6;
+	if ((v6 ? setsockopt(ci->connect_fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS,
+	    &ttl, sizeof(ttl)) : setsockopt(ci->connect_fd, IPPROTO_IP, IP_TTL,
+	    &ttl, sizeof(ttl))) != 0)
 		log_debug("cannot set the hop limit %d on a connection", ttl);
 }
 

@@ -88,6 +88,31 @@ main(int argc, char **argv)
 	printf("%s - 200 more signatures on the reopened signer\n",
 	    rc == ERR_OK ? "ok" : "not ok");
 	fails += rc != ERR_OK;
+	/*
+	 * The token stays away during a reopen (SoftHSM pointed at an empty
+	 * store): that signature fails cleanly, and the next one, with the
+	 * token back, reopens and succeeds. Under ASan this catches any use
+	 * of the released module.
+	 */
+	{
+		const char *conf = getenv("SOFTHSM2_CONF");
+		char *saved = conf ? strdup(conf) : NULL;
+
+		close_all(argv[1]);
+		setenv("SOFTHSM2_CONF", "/nonexistent/softhsm2.conf", 1);
+		rc = sign(s);
+		printf("%s - a signature while the token is away fails\n",
+		    rc != ERR_OK ? "ok" : "not ok");
+		fails += rc == ERR_OK;
+		if (saved != NULL)
+			setenv("SOFTHSM2_CONF", saved, 1);
+		free(saved);
+		rc = sign(s);
+		printf("%s - the token back, the signer reopens%s%s\n",
+		    rc == ERR_OK ? "ok" : "not ok", rc ? ": " : "",
+		    rc ? err_message() : "");
+		fails += rc != ERR_OK;
+	}
 	signer_close(s);
 	return fails ? 1 : 0;
 }
