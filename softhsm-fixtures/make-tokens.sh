@@ -76,40 +76,16 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 # --- the PKI -----------------------------------------------------------------
-# make-pki.sh is idempotent and cheap when its directory is complete; run it
-# whenever its testvars is missing or unfinished.
-mkdir -p "$PKI_ARG"
-PKI_ARG=$(cd "$PKI_ARG" && pwd)
-if [ "$PKI_ARG" = "$DIR" ]; then
-	echo "make-tokens.sh: DIR and PKI_DIR must differ (both write testvars)" >&2
-	exit 2
-fi
-if [ ! -f "$PKI_ARG/testvars" ] ||
-	[ "$(tail -n 1 "$PKI_ARG/testvars")" != "PKI_COMPLETE=yes" ]; then
-	bash "$HERE/make-pki.sh" "$PKI_ARG" >&2
-fi
-# shellcheck disable=SC1091
-. "$PKI_ARG/testvars"
+# shellcheck source=softhsm-fixtures/common.sh
+. "$HERE/common.sh"
+fixture_pki make-tokens.sh
 
 # --- idempotence -------------------------------------------------------------
 # complete: testvars ends with the marker, every absolute path it names exists,
 # and the CA certificates copied here are still the PKI's (a rebuilt PKI would
 # leave the token certificates chaining to a CA that no longer exists).
 complete() {
-	local line value
-	[ -f "$DIR/testvars" ] || return 1
-	[ "$(tail -n 1 "$DIR/testvars")" = "TOKENS_COMPLETE=yes" ] || return 1
-	while IFS= read -r line; do
-		value=${line#*=}
-		value=${value#\'}
-		value=${value%\'}
-		case $value in
-		/*) [ -e "$value" ] || return 1 ;;
-		esac
-	done <"$DIR/testvars"
-	cmp -s "$DIR/inter-ca.crt" "$INTER_CA_CRT" || return 1
-	cmp -s "$DIR/root-ca.crt" "$ROOT_CA_CRT" || return 1
-	return 0
+	fixture_complete TOKENS_COMPLETE
 }
 if complete; then
 	exit 0

@@ -99,18 +99,9 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 # --- the PKI -----------------------------------------------------------------
-mkdir -p "$PKI_ARG"
-PKI_ARG=$(cd "$PKI_ARG" && pwd)
-if [ "$PKI_ARG" = "$DIR" ]; then
-	echo "make-tpm-keys.sh: DIR and PKI_DIR must differ (both write testvars)" >&2
-	exit 2
-fi
-if [ ! -f "$PKI_ARG/testvars" ] ||
-	[ "$(tail -n 1 "$PKI_ARG/testvars")" != "PKI_COMPLETE=yes" ]; then
-	bash "$HERE/make-pki.sh" "$PKI_ARG" >&2
-fi
-# shellcheck disable=SC1091
-. "$PKI_ARG/testvars"
+# shellcheck source=softhsm-fixtures/common.sh
+. "$HERE/common.sh"
+fixture_pki make-tpm-keys.sh
 
 # --- idempotence -------------------------------------------------------------
 # complete: testvars ends with the marker, every absolute path it names exists,
@@ -118,21 +109,7 @@ fi
 # PKI's (a rebuilt PKI would leave these certificates chaining to a CA that no
 # longer exists).
 complete() {
-	local line value
-	[ -f "$DIR/testvars" ] || return 1
-	[ "$(tail -n 1 "$DIR/testvars")" = "TPM_COMPLETE=yes" ] || return 1
-	while IFS= read -r line; do
-		value=${line#*=}
-		value=${value#\'}
-		value=${value%\'}
-		case $value in
-		/*) [ -e "$value" ] || return 1 ;;
-		esac
-	done <"$DIR/testvars"
-	[ -s "$DIR/tpm/tpm2-00.permall" ] || return 1
-	cmp -s "$DIR/inter-ca.crt" "$INTER_CA_CRT" || return 1
-	cmp -s "$DIR/root-ca.crt" "$ROOT_CA_CRT" || return 1
-	return 0
+	fixture_complete TPM_COMPLETE && [ -s "$DIR/tpm/tpm2-00.permall" ]
 }
 if complete; then
 	exit 0

@@ -115,9 +115,6 @@ get_credentials(const struct options *o, const struct session *s,
 
 	if (!o->cache)
 		return fetch(o, s, c);
-	if (o->cache_window < 0 || o->cache_window > 43200)
-		return err_set(ERR_USAGE, "--cache-refresh-window must be "
-		    "between 0 and 43200 seconds");
 	if ((ret = cache_open(o, s, &cache)) != ERR_OK)
 		return ret;
 	if (cache_get(&cache, o->cache_window, c) != ERR_OK &&

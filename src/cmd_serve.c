@@ -207,20 +207,6 @@ cmd_serve(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
-	if (o.argc > 0) {
-		ret = err_set(ERR_USAGE, "unexpected argument \"%.100s\"",
-		    o.argv[0]);
-		goto out;
-	}
-	if (o.refresh_before < 0 || o.refresh_before > 43200) {
-		ret = err_set(ERR_USAGE, "--refresh-before must be between 0 "
-		    "and 43200 seconds");
-		goto out;
-	}
-	if (o.port < 0 || o.port > 65535) {
-		ret = err_set(ERR_USAGE, "--port must be between 0 and 65535");
-		goto out;
-	}
 	/* The schedule must leave credentials valid when it fires. */
 	if (o.refresh_before >= o.session_duration) {
 		ret = err_set(ERR_USAGE, "--refresh-before (%ld s) must be "

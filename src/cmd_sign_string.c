@@ -130,11 +130,6 @@ cmd_sign_string(int argc, char **argv)
 		    "SHA512, not \"%s\"", digest);
 		goto out;
 	}
-	if (o.argc > 0) {
-		ret = err_set(ERR_USAGE, "sign-string signs a fixed string and "
-		    "takes no argument (\"%.100s\")", o.argv[0]);
-		goto out;
-	}
 	if ((ret = identity_open_signer(&o, &id)) != ERR_OK)
 		goto out;
 	if (id.leaf != NULL) {

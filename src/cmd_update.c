@@ -229,16 +229,6 @@ cmd_update(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
-	if (o.argc > 0) {
-		ret = err_set(ERR_USAGE, "unexpected argument \"%s\"",
-		    o.argv[0]);
-		goto out;
-	}
-	if (o.refresh_before < 0 || o.refresh_before > 43200) {
-		ret = err_set(ERR_USAGE, "--refresh-before must be between 0 "
-		    "and 43200 seconds");
-		goto out;
-	}
 	if ((ret = credfile_check_profile(o.profile)) != ERR_OK ||
 	    (ret = credfile_path(&path)) != ERR_OK)
 		goto out;

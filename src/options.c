@@ -23,8 +23,10 @@ static const struct optdef {
 	enum kind kind;
 	unsigned cmds;
 	size_t off;
+	long min, max;		/* INT: the range allowed (when max > min) */
 } optdefs[] = {
-#define O(f) offsetof(struct options, f)
+#define O(f) offsetof(struct options, f), 0, 0
+#define R(f, min, max) offsetof(struct options, f), min, max
 	{ "certificate", STR, SIGN | CMD_READ_CERT, O(certificate) },
 	{ "private-key", STR, SIGN, O(private_key) },
 	{ "intermediates", STR, CRED, O(intermediates) },
@@ -49,13 +51,14 @@ static const struct optdef {
 	{ "session-duration", INT, CRED, O(session_duration) },
 	{ "with-proxy", BOOL, CRED, O(with_proxy) },
 	{ "no-verify-ssl", BOOL, CRED, O(no_verify_ssl) },
-	{ "timeout", INT, CRED, O(timeout) },
+	{ "timeout", INT, CRED, R(timeout, 1, 3600) },
 	{ "debug", BOOL, SIGN | CMD_READ_CERT, O(debug) },
-	{ "port", INT, CMD_SERVE, O(port) },
-	{ "hop-limit", INT, CMD_SERVE, O(hop_limit) },
+	{ "port", INT, CMD_SERVE, R(port, 0, 65535) },
+	{ "hop-limit", INT, CMD_SERVE, R(hop_limit, 1, 255) },
 	{ "bind", STR, CMD_SERVE, O(bind) },
 	{ "ecs-token-file", STR, CMD_SERVE, O(ecs_token_file) },
-	{ "refresh-before", INT, CMD_SERVE | CMD_UPDATE, O(refresh_before) },
+	{ "refresh-before", INT, CMD_SERVE | CMD_UPDATE, R(refresh_before,
+	    0, 43200) },
 	{ "format", STR, CMD_SIGN_STRING, O(format) },
 	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
 	{ "profile", STR, CMD_UPDATE, O(profile) },
@@ -63,8 +66,9 @@ static const struct optdef {
 	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
 	{ "cache", BOOL, CMD_CREDENTIAL_PROCESS, O(cache) },
 	{ "cache-refresh-window", INT, CMD_CREDENTIAL_PROCESS,
-	    O(cache_window) },
+	    R(cache_window, 0, 43200) },
 #undef O
+#undef R
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
 
@@ -107,7 +111,7 @@ parse_bool(const char *name, const char *arg, bool *out)
 
 /* Decimal only: the Go helper's octal reading of "010" surprises (spec §14.2 #19). */
 static int
-parse_int(const char *name, const char *arg, long *out)
+parse_int(const struct optdef *d, const char *arg, long *out)
 {
 	char *end;
 	long v;
@@ -116,7 +120,10 @@ parse_int(const char *name, const char *arg, long *out)
 	v = strtol(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || errno != 0)
 		return err_set(ERR_USAGE, "--%s needs a whole number, not \"%s\"",
-		    name, arg);
+		    d->name, arg);
+	if (d->max > d->min && (v < d->min || v > d->max))
+		return err_set(ERR_USAGE, "--%s must be between %ld and %ld, "
+		    "not %ld", d->name, d->min, d->max, v);
 	*out = v;
 	return ERR_OK;
 }
@@ -172,7 +179,7 @@ store(struct options *o, const struct optdef *d, char *arg)
 	case BOOL:
 		return parse_bool(d->name, arg, (bool *)field);
 	case INT:
-		return parse_int(d->name, arg, (long *)field);
+		return parse_int(d, arg, (long *)field);
 	}
 	return ERR_INTERNAL;
 }
@@ -278,6 +285,10 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 		return ret;
 	o->argc = argc - optind;
 	o->argv = argv + optind;
+	/* Only exec runs a command; elsewhere a stray word is a mistake. */
+	if (cmd != CMD_EXEC && o->argc > 0)
+		return err_set(ERR_USAGE, "unexpected argument \"%.100s\"; see "
+		    "'rasign %s --help'", o->argv[0], cmdname);
 	return ERR_OK;
 }
 

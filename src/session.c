@@ -79,9 +79,6 @@ session_prepare(const struct options *o, struct session *s)
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	if (o->argc > 0)
-		return err_set(ERR_USAGE, "unexpected argument \"%.100s\"",
-		    o->argv[0]);
 	if ((ret = check_arns(o, &ta)) != ERR_OK)
 		return ret;
 	if (o->session_duration < 900 || o->session_duration > 43200)
@@ -90,9 +87,6 @@ session_prepare(const struct options *o, struct session *s)
 	if (o->role_session_name != NULL &&
 	    (ret = check_session_name(o->role_session_name)) != ERR_OK)
 		return ret;
-	if (o->timeout <= 0 || o->timeout > 3600)
-		return err_set(ERR_USAGE, "--timeout must be between 1 and "
-		    "3600 seconds");
 	snprintf(s->region, sizeof(s->region), "%s",
 	    o->region != NULL && *o->region != '\0' ? o->region : ta.region);
 	if (*s->region == '\0')

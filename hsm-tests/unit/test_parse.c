@@ -202,6 +202,14 @@ test_options(void **state)
 	    ERR_USAGE);
 	assert_non_null(strstr(err_message(), "cannot be used together"));
 	assert_int_equal(parse(&o, "--port 5"), ERR_USAGE);	/* serve only */
+	/* Only exec takes arguments; ranges come from the option table. */
+	assert_int_equal(parse(&o, "--debug stray"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "unexpected argument \"stray\""));
+	assert_int_equal(parse(&o, "--timeout 0"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "--timeout must be between 1 "
+	    "and 3600"));
+	assert_int_equal(parse(&o, "--timeout 3600"), ERR_OK);
+	assert_int_equal(parse(&o, "--cache-refresh-window 43201"), ERR_USAGE);
 	/* No abbreviations: "--profile" is not "--profile-arn" (pflag). */
 	assert_int_equal(parse(&o, "--profile x"), ERR_USAGE);
 	assert_non_null(strstr(err_message(), "unknown flag --profile"));
@@ -317,8 +325,6 @@ static const struct {
 	  " --role-session-name a/b", ERR_USAGE, "'/' is not allowed" },
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
 	  " --endpoint ftp://x", ERR_USAGE, "not an http:// or https:// URL" },
-	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
-	  " stray", ERR_USAGE, "unexpected argument \"stray\"" },
 };
 
 static void
