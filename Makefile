@@ -112,7 +112,10 @@ $(BUILD)/bench/noop: bench/noop.c
 	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ bench/noop.c
 
 bench-deps:
-	@missing=$$(for p in $(DEB_BENCH); do \
+	@$(call install_missing,$(DEB_BENCH))
+
+# Installs the Debian packages that are missing; does nothing otherwise.
+install_missing = missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 		grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -121,16 +124,8 @@ bench-deps:
 			apt-get install -y --no-install-recommends $$missing; \
 	fi
 
-# Installs the Debian packages that are missing; does nothing otherwise.
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-		grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y --no-install-recommends $$missing; \
-	fi
+	@$(call install_missing,$(DEB_PKGS))
 
 lint:
 	mandoc -Tlint -Wwarning man/rasign.1

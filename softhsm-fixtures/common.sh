@@ -41,3 +41,26 @@ fixture_complete() {
 	cmp -s "$DIR/root-ca.crt" "$ROOT_CA_CRT" || return 1
 	return 0
 }
+
+# fixture_issue NAME PUB CN SERIAL: NAME.crt (and .crt.der), a client
+# certificate for the bare public key PUB from the PKI's intermediate, valid
+# NOT_BEFORE..NOT_AFTER, with the profile of make-pki.sh's leaves. certtool,
+# because `openssl x509 -req` in 3.0 cannot backdate and `openssl ca` needs
+# a CSR signed by the key (a token key without CKA_SIGN cannot make one).
+# Uses the caller's run, OPENSSL and work/ directory.
+fixture_issue() {
+	local name=$1 pub=$2 cn=$3 serial=$4
+	cat >"work/$name.cfg" <<EOF
+dn = "O=rasign tests,CN=$cn"
+serial = 0x$serial
+activation_date = "$NOT_BEFORE"
+expiration_date = "$NOT_AFTER"
+signing_key
+tls_www_client
+EOF
+	TZ=UTC run certtool --generate-certificate --no-text \
+		--load-pubkey "$pub" --load-ca-certificate "$INTER_CA_CRT" \
+		--load-ca-privkey "$INTER_CA_KEY" --template "work/$name.cfg" \
+		--outfile "$name.crt"
+	run "$OPENSSL" x509 -in "$name.crt" -outform DER -out "$name.crt.der"
+}

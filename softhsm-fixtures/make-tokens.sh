@@ -159,20 +159,7 @@ NOT_AFTER=$(date -u -d '+30 days' '+%Y-%m-%d %H:%M:%S')
 # written "O=...,CN=..." (RFC 4514, last RDN first) to get CN first, then O:
 # the order `openssl ca` gives make-pki.sh's leaves.
 issue() {
-	local name=$1 pub=$2 cn=$3 serial=$4
-	cat >"work/$name.cfg" <<EOF
-dn = "O=rasign tests,CN=$cn"
-serial = 0x$serial
-activation_date = "$NOT_BEFORE"
-expiration_date = "$NOT_AFTER"
-signing_key
-tls_www_client
-EOF
-	TZ=UTC run certtool --generate-certificate --no-text \
-		--load-pubkey "$pub" --load-ca-certificate "$INTER_CA_CRT" \
-		--load-ca-privkey "$INTER_CA_KEY" --template "work/$name.cfg" \
-		--outfile "$name.crt"
-	run "$OPENSSL" x509 -in "$name.crt" -outform DER -out "$name.crt.der"
+	fixture_issue "$@"
 }
 
 # pubkey TOKEN ID OUT.pem: the public-key object of key ID, as PEM, read from

@@ -175,20 +175,7 @@ NOT_AFTER=$(date -u -d '+30 days' '+%Y-%m-%d %H:%M:%S')
 # key, from the intermediate CA, with make-pki.sh's leaf profile (as in
 # make-tokens.sh: certtool takes a bare public key and explicit dates).
 issue() {
-	local name=$1 pub=$2 serial=$3
-	cat >"work/$name.cfg" <<EOF
-dn = "O=rasign tests,CN=tpm $name"
-serial = 0x$serial
-activation_date = "$NOT_BEFORE"
-expiration_date = "$NOT_AFTER"
-signing_key
-tls_www_client
-EOF
-	TZ=UTC run certtool --generate-certificate --no-text \
-		--load-pubkey "$pub" --load-ca-certificate "$INTER_CA_CRT" \
-		--load-ca-privkey "$INTER_CA_KEY" --template "work/$name.cfg" \
-		--outfile "$name.crt"
-	run "$OPENSSL" x509 -in "$name.crt" -outform DER -out "$name.crt.der"
+	fixture_issue "$1" "$2" "tpm $1" "$3"
 }
 
 # ossl_pub NAME [openssl options]: NAME.pub.pem, the public key of the
