@@ -36,12 +36,12 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/readfile.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/serve.c src/cache.c \
+	src/readfile.c src/keyauth.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/schedule.c src/refresher.c src/serve.c src/cache.c \
 	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
 	src/cmd_serve.c src/cmd_update.c src/cmd_exec.c \
-	providers/registry.c providers/file.c \
+	providers/registry.c providers/auth.c providers/file.c \
 	$(if $(WITH_PKCS11),providers/pkcs11.c providers/p11find.c providers/p11uri.c) \
 	$(if $(WITH_TPM2),providers/tpm2.c providers/tpm2key.c)
 # The tool minus main(): what the unit tests link against.

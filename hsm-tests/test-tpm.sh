@@ -401,13 +401,30 @@ EOF
 # one wrong password): the right password is refused too, exit 4, with a
 # message that says to wait or reset. tpm_da_restore (at the top level)
 # puts make-tpm-keys.sh's settings back, whatever happened here.
-t_in_lockout() {
+# One try left before lockout (maxTries 1): rasign does not spend it on a
+# password from a source; nothing is counted, and the TPM stays usable.
+t_final_try() {
+	local after
 	tpm2_dictionarylockout -s -n 1 -t 60 -l 1 >"$T/dalock.log" 2>&1 ||
 		{ cat "$T/dalock.log"; fail "cannot set the dictionary-attack parameters"; }
 	clear_lockout
 	tpm_cp --private-key "$TPM_EC_P256_PW_KEY" --certificate "$TPM_EC_P256_PW_CRT" \
 		--tpm-key-password pass:wrong
-	assert_failure 4 'wrong password.*lock'
+	assert_failure 4 'one try left.*typed at its prompt'
+	assert_no_request
+	after=$(lockout_counter) || fail "cannot read the lockout counter"
+	[ "$after" = 0 ] || fail "the lockout counter is $after: a try was spent"
+	tpm2_getcap properties-variable | sed -n '/^TPM2_PT_PERMANENT:/,/^TPM2_PT_STARTUP/p' |
+		grep -Eq '^ *inLockout: *0$' || fail "the TPM went into lockout"
+}
+
+t_in_lockout() {
+	tpm2_dictionarylockout -s -n 1 -t 60 -l 1 >"$T/dalock.log" 2>&1 ||
+		{ cat "$T/dalock.log"; fail "cannot set the dictionary-attack parameters"; }
+	clear_lockout
+	# Somebody else spends the one try (tpm2-tools, a wrong password).
+	echo data | tpm2_sign -c "$TPM_HANDLE_EC_P256_PW_HANDLE" -p wrong -g sha256 \
+		-o "$T/sig" >"$T/sign.log" 2>&1 && fail "tpm2_sign took a wrong password"
 	tpm2_getcap properties-variable | sed -n '/^TPM2_PT_PERMANENT:/,/^TPM2_PT_STARTUP/p' |
 		grep -Eq '^ *inLockout: *1$' || fail "the TPM is not in lockout after maxTries failures"
 	tpm_cp --private-key "$TPM_EC_P256_PW_KEY" --certificate "$TPM_EC_P256_PW_CRT" \
@@ -693,6 +710,8 @@ run_test "no key at a persistent handle: exit 5" t_fail 5 'no key at that TPM ha
 	--private-key handle:0x81000199 --certificate "$TPM_EC_P256_CRT" --no-tpm-key-password
 run_test "key file under the endorsement hierarchy: exit 3" t_parent_not_owner
 run_test "the failures left nothing loaded in the TPM" t_failures_leave_nothing
+run_test "one try left before lockout: not spent on a source, exit 4" t_final_try
+tpm_da_restore
 run_test "TPM in dictionary-attack lockout: exit 4" t_in_lockout
 tpm_da_restore
 run_test "owner hierarchy password from --tpm-parent-password" t_owner_password

@@ -16,7 +16,6 @@
 #include "err.h"
 #include "provider.h"
 #include "readfile.h"
-#include "secret.h"
 
 struct file_signer {
 	struct signer base;
@@ -25,11 +24,11 @@ struct file_signer {
 	STACK_OF(X509) *chain;		/* PKCS#12 only */
 };
 
-/* The password, fetched at most once, when OpenSSL finds the key encrypted. */
+/* The password, taken at most once, when OpenSSL finds the key encrypted. */
 struct pwctx {
 	const char *path;
-	const char *source;		/* pass-phrase source, or NULL */
-	char *password;
+	struct auth *auth;
+	const char *password;		/* owned by auth */
 	int asked;			/* the key turned out to be encrypted */
 	int err;			/* why no password could be had */
 };
@@ -37,24 +36,15 @@ struct pwctx {
 static int
 get_password(struct pwctx *pw)
 {
-	char prompt[512];
-	int ret;
+	char what[512];
 
 	if (pw->password != NULL || pw->err != ERR_OK)
 		return pw->err;
 	pw->asked = 1;
-	if (pw->source != NULL) {
-		ret = secret_from_source(pw->source, "--pkcs8-password",
-		    &pw->password);
-	} else {
-		snprintf(prompt, sizeof(prompt), "Password for %s", pw->path);
-		if ((ret = secret_prompt(prompt, &pw->password)) != ERR_OK)
-			ret = err_replace(ERR_PASSWORD, "%s is encrypted: give "
-			    "its password with --pkcs8-password (no terminal "
-			    "to ask on)", pw->path);
-	}
-	pw->err = ret;
-	return ret;
+	snprintf(what, sizeof(what), "%s", pw->path);
+	pw->err = auth_get(pw->auth, AUTH_FILE_KEY, AUTH_TRIES_UNKNOWN, what,
+	    &pw->password);
+	return pw->err;
 }
 
 static int
@@ -99,11 +89,12 @@ decode_key(const uint8_t *data, size_t len, struct pwctx *pw, EVP_PKEY **out)
 		ret = ERR_OK;
 	else if (pw->err != ERR_OK)
 		ret = pw->err;
-	else if (pw->asked)
+	else if (pw->asked) {
+		auth_result(pw->auth, AUTH_FILE_KEY, false);
 		ret = err_set(ERR_PASSWORD, "cannot decrypt the private key "
 		    "in %s: wrong password, or an encryption OpenSSL does not "
 		    "support", pw->path);
-	else
+	} else
 		ret = err_set(ERR_KEY, "no private key found in %s: expected "
 		    "PEM or DER in PKCS#8, PKCS#1, SEC1 or PKCS#12 form",
 		    pw->path);
@@ -136,6 +127,7 @@ open_pkcs12(PKCS12 *p12, struct pwctx *pw, struct file_signer *fs)
 		if ((ret = get_password(pw)) != ERR_OK)
 			goto out;
 		if (!PKCS12_verify_mac(p12, pw->password, -1)) {
+			auth_result(pw->auth, AUTH_FILE_KEY, false);
 			ret = err_set(ERR_PASSWORD, "wrong password for the "
 			    "PKCS#12 file %s (--pkcs8-password)", pw->path);
 			goto out;
@@ -183,7 +175,7 @@ file_close(struct signer *s)
 static int
 file_open(const struct key_request *req, struct signer **out)
 {
-	struct pwctx pw = { req->key_ref, req->password_source, NULL, 0, 0 };
+	struct pwctx pw = { req->key_ref, req->auth, NULL, 0, 0 };
 	struct file_signer *fs;
 	const unsigned char *p;
 	PKCS12 *p12 = NULL;
@@ -211,7 +203,6 @@ file_open(const struct key_request *req, struct signer **out)
 out:
 	file_close(fs ? &fs->base : NULL);
 	PKCS12_free(p12);
-	secret_free(pw.password);
 	if (data != NULL)
 		OPENSSL_clear_free(data, len + 1);
 	return ret;

@@ -23,14 +23,12 @@
 #include "log.h"
 #include "p11.h"
 #include "provider.h"
-#include "secret.h"
 
 struct p11_signer {
 	struct signer base;
 	struct key_request req;		/* kept for reopening */
 	char *key_uri_text;		/* without pin-value */
 	char *cert_uri_text;		/* when the certificate is on a token */
-	char *uri_pin;			/* pin-value taken from a URI */
 	struct p11_modules mods;
 	struct p11_token tokens[P11_MAX_TOKENS];
 	struct p11_token token;		/* the one holding the key */
@@ -44,7 +42,6 @@ struct p11_signer {
 	X509 *leaf;			/* from the token, or NULL */
 	STACK_OF(X509) *chain;		/* found on the token, or NULL */
 	EVP_PKEY *pub;			/* the key's public half, if known */
-	char *context_pin;		/* with --reuse-pin: the user PIN */
 };
 
 static int do_open(struct p11_signer *);
@@ -63,65 +60,58 @@ token_name(const struct p11_token *t, char *buf, size_t len)
 }
 
 /*
- * The user PIN, from the first of: the URI's pin-value, its pin-source,
- * --pkcs11-pin, a prompt. The caller wipes it right after C_Login.
+ * What the token says about its user PIN's retry counter, asked right
+ * before a login: the flags change with every wrong PIN, anyone's.
  */
-static int
-get_pin(struct p11_signer *ps, P11KitUri *uri, const char *what, char **pin)
+static enum auth_tries
+pin_tries(struct p11_signer *ps)
 {
-	const char *src = p11_kit_uri_get_pin_source(uri);
-	char prompt[256], spec[1100];
+	CK_TOKEN_INFO info;
 
-	*pin = NULL;
-	if (ps->uri_pin != NULL) {
-		if ((*pin = OPENSSL_strdup(ps->uri_pin)) == NULL)
-			return ERR_NOMEM;
-		return ERR_OK;
-	}
-	if (src != NULL) {
-		/* RFC 7512: a file name or a file: URI. */
-		snprintf(spec, sizeof(spec), "file:%s",
-		    strncmp(src, "file:", 5) == 0 ? src + 5 : src);
-		return secret_from_source(spec, "the URI's pin-source", pin);
-	}
-	if (ps->req.pin_source != NULL)
-		return secret_from_source(ps->req.pin_source, "--pkcs11-pin",
-		    pin);
-	snprintf(prompt, sizeof(prompt), "PIN for %s", what);
-	if (secret_prompt(prompt, pin) != ERR_OK)
-		return err_replace(ERR_PASSWORD, "%s needs a PIN: give it with "
-		    "--pkcs11-pin or pin-value in the URI (no terminal to ask "
-		    "on)", what);
-	return ERR_OK;
+	if (ps->token.module->C_GetTokenInfo(ps->token.slot, &info) == CKR_OK)
+		ps->token.info.flags = info.flags;
+	if (ps->token.info.flags & CKF_USER_PIN_LOCKED)
+		return AUTH_TRIES_LOCKED;
+	if (ps->token.info.flags & CKF_USER_PIN_FINAL_TRY)
+		return AUTH_TRIES_FINAL;
+	if (ps->token.info.flags & CKF_USER_PIN_COUNT_LOW)
+		return AUTH_TRIES_LOW;
+	return AUTH_TRIES_UNKNOWN;
 }
 
+/* The token counted this PIN as a wrong try. */
+static bool
+pin_refused(CK_RV rv)
+{
+	return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID ||
+	    rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_LOCKED;
+}
+
+/* The user PIN comes from the key request's auth (auth.h), never asked here. */
 static int
-login(struct p11_signer *ps, P11KitUri *uri)
+login(struct p11_signer *ps)
 {
 	CK_FUNCTION_LIST *f = ps->token.module;
-	char what[128], *pin = NULL;
+	const char *pin;
+	char what[128];
 	CK_RV rv;
 	int ret;
 
 	token_name(&ps->token, what, sizeof(what));
 	if (ps->logged_in || !(ps->token.info.flags & CKF_LOGIN_REQUIRED))
 		return ERR_OK;
-	if (ps->token.info.flags & CKF_USER_PIN_LOCKED)
-		return p11_err(CKR_PIN_LOCKED, what);
 	if (ps->token.info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
+		if (pin_tries(ps) == AUTH_TRIES_LOCKED)
+			return p11_err(CKR_PIN_LOCKED, what);
 		log_warn("enter the PIN on the reader's PIN pad for %s", what);
 		rv = f->C_Login(ps->session, CKU_USER, NULL, 0);
 	} else {
-		if ((ret = get_pin(ps, uri, what, &pin)) != ERR_OK)
+		if ((ret = auth_get(ps->req.auth, AUTH_PIN, pin_tries(ps), what,
+		    &pin)) != ERR_OK)
 			return ret;
 		rv = f->C_Login(ps->session, CKU_USER, (CK_UTF8CHAR *)pin,
 		    strlen(pin));
-		/* --reuse-pin: the one copy kept, for context logins. */
-		if (rv == CKR_OK && ps->req.reuse_pin && ps->context_pin == NULL) {
-			ps->context_pin = pin;
-			pin = NULL;
-		}
-		secret_free(pin);
+		auth_result(ps->req.auth, AUTH_PIN, !pin_refused(rv));
 	}
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
 		return p11_err(rv, what);
@@ -133,26 +123,18 @@ login(struct p11_signer *ps, P11KitUri *uri)
 static int
 context_login(struct p11_signer *ps)
 {
-	char what[160], *pin = NULL;
+	char what[160];
+	const char *pin;
 	CK_RV rv;
 	int ret;
 
 	token_name(&ps->token, what, sizeof(what));
-	if (ps->context_pin != NULL) {
-		pin = OPENSSL_strdup(ps->context_pin);
-		ret = pin != NULL ? ERR_OK : ERR_NOMEM;
-	} else {
-		strncat(what, " (signature PIN)", sizeof(what) - strlen(what) - 1);
-		if ((ret = secret_prompt(what, &pin)) != ERR_OK)
-			ret = err_replace(ERR_PASSWORD, "the key needs its PIN "
-			    "for every signature (CKA_ALWAYS_AUTHENTICATE): give "
-			    "--pkcs11-context-pin or --reuse-pin");
-	}
-	if (ret != ERR_OK)
+	if ((ret = auth_get(ps->req.auth, AUTH_CONTEXT_PIN, pin_tries(ps),
+	    what, &pin)) != ERR_OK)
 		return ret;
 	rv = ps->token.module->C_Login(ps->session, CKU_CONTEXT_SPECIFIC,
 	    (CK_UTF8CHAR *)pin, strlen(pin));
-	secret_free(pin);
+	auth_result(ps->req.auth, AUTH_CONTEXT_PIN, !pin_refused(rv));
 	if (rv != CKR_OK)
 		return p11_err(rv, "signature PIN");
 	return ERR_OK;
@@ -186,8 +168,6 @@ pkcs11_close(struct signer *s)
 	release(ps);
 	free(ps->key_uri_text);
 	free(ps->cert_uri_text);
-	secret_free(ps->uri_pin);
-	secret_free(ps->context_pin);
 	free(ps);
 }
 
@@ -279,7 +259,7 @@ select_certificate(struct p11_signer *ps, P11KitUri *uri, size_t ntok,
 	if (n == 0 && ntok == 1) {
 		ps->token = ps->tokens[0];
 		if ((ret = open_session(ps)) != ERR_OK ||
-		    (ret = login(ps, uri)) != ERR_OK ||
+		    (ret = login(ps)) != ERR_OK ||
 		    (ret = p11_find(&ps->tokens[0], ps->session, uri,
 		    CKO_CERTIFICATE, NULL, 0, certs, P11_MAX_OBJECTS, &n)) !=
 		    ERR_OK)
@@ -607,7 +587,7 @@ do_open(struct p11_signer *ps)
 		ps->token = ps->tokens[0];
 	}
 	if ((ret = open_session(ps)) != ERR_OK ||
-	    (ret = login(ps, key_uri)) != ERR_OK ||
+	    (ret = login(ps)) != ERR_OK ||
 	    (ret = select_key(ps, key_uri, cert_uri ? &cert : NULL)) !=
 	    ERR_OK ||
 	    (ret = key_attributes(ps)) != ERR_OK)
@@ -647,15 +627,6 @@ pkcs11_open(const struct key_request *req, struct signer **out)
 	/* The caller's strings need not outlive this call: ours do. */
 	ps->req.key_ref = ps->key_uri_text;
 	ps->req.cert_ref = ps->cert_uri_text;
-	/* Read once: an fd: source cannot be read again per signature. */
-	if (req->context_pin_source != NULL && req->reuse_pin == false &&
-	    (ret = secret_from_source(req->context_pin_source,
-	    "--pkcs11-context-pin", &ps->context_pin)) != ERR_OK)
-		goto out;
-	/* options.c took any pin-value out of the URIs already. */
-	if (req->uri_pin != NULL &&
-	    (ps->uri_pin = OPENSSL_strdup(req->uri_pin)) == NULL)
-		goto out;
 	if ((ret = do_open(ps)) != ERR_OK)
 		goto out;
 	*out = &ps->base;
@@ -849,9 +820,7 @@ pkcs11_list(const struct key_request *req,
 	ps->base.provider = &pkcs11_provider;
 	ps->req = *req;
 	ps->session = CK_INVALID_HANDLE;
-	if ((ps->key_uri_text = strdup(req->key_ref)) == NULL ||
-	    (req->uri_pin != NULL &&
-	    (ps->uri_pin = OPENSSL_strdup(req->uri_pin)) == NULL))
+	if ((ps->key_uri_text = strdup(req->key_ref)) == NULL)
 		goto out;
 	if ((ret = parse_uri(ps->key_uri_text, &uri)) != ERR_OK ||
 	    (ret = p11_modules_load(req->pkcs11_lib, uri, &ps->mods)) !=
@@ -860,11 +829,10 @@ pkcs11_list(const struct key_request *req,
 	    ERR_OK ||
 	    (ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
 		goto out;
-	if (n == 0 && ntok == 1 && (ps->uri_pin != NULL ||
-	    req->pin_source != NULL || p11_kit_uri_get_pin_source(uri))) {
+	if (n == 0 && ntok == 1 && auth_known(req->auth, AUTH_PIN)) {
 		ps->token = ps->tokens[0];
 		if ((ret = open_session(ps)) != ERR_OK ||
-		    (ret = login(ps, uri)) != ERR_OK ||
+		    (ret = login(ps)) != ERR_OK ||
 		    (ret = p11_find(&ps->token, ps->session, uri,
 		    CKO_CERTIFICATE, NULL, 0, certs, P11_MAX_OBJECTS, &n)) !=
 		    ERR_OK)

@@ -14,6 +14,8 @@
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 
+#include "auth.h"
+
 #define SIGNATURE_MAX 1024	/* RSA-8192 raw, or any ECDSA DER */
 
 /* Capabilities a backend declares. */
@@ -29,16 +31,15 @@ struct key_request {
 	const char *key_ref;		/* path, pkcs11: URI or handle: */
 	const char *cert_ref;		/* --certificate as given, or NULL */
 	X509 *cert;			/* the certificate, when read from a file */
-	const char *password_source;	/* pass-phrase source or NULL */
+	/*
+	 * The PINs and passwords, resolved by the tool; outlives the signer.
+	 * Backends take values from it with auth_get() and never read a
+	 * source or prompt themselves.
+	 */
+	struct auth *auth;
 	const char *pkcs11_lib;		/* one module instead of p11-kit's list */
-	const char *uri_pin;		/* pin-value that was in a URI, or NULL */
-	const char *pin_source;		/* user PIN source, or NULL */
-	const char *context_pin_source;	/* CKA_ALWAYS_AUTHENTICATE PIN source */
-	bool reuse_pin;			/* the user PIN doubles as context PIN */
 	const char *tpm_tcti;		/* TCTI configuration, or NULL */
-	const char *tpm_key_password;	/* pass-phrase source, or NULL */
 	bool no_tpm_key_password;	/* the key's auth value is empty */
-	const char *tpm_parent_password; /* parent or owner auth source */
 };
 
 struct provider;

@@ -24,7 +24,6 @@
 #include "err.h"
 #include "log.h"
 #include "provider.h"
-#include "secret.h"
 #include "tpm2key.h"
 
 struct tpm2_signer {
@@ -171,14 +170,61 @@ set_auth(ESYS_CONTEXT *esys, ESYS_TR tr, const char *pw)
 	return ERR_OK;
 }
 
-/* A password from its source, or none; never asked for twice. */
-static int
-password(const char *source, const char *flag, char **out)
+/* The TPM counted this auth value as a wrong try. */
+static bool
+auth_refused(TSS2_RC rc)
 {
-	*out = NULL;
-	if (source == NULL)
+	TSS2_RC b = base_rc(rc);
+
+	return b == TPM2_RC_AUTH_FAIL || b == TPM2_RC_BAD_AUTH;
+}
+
+/*
+ * The dictionary-attack state, for an object it applies to (not noDA):
+ * whether the next wrong value is the one that locks the TPM out.
+ */
+static enum auth_tries
+da_tries(struct tpm2_signer *ts, bool noda)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	UINT32 count = 0, max = 0, perm = 0;
+	enum auth_tries t = AUTH_TRIES_UNKNOWN;
+
+	if (noda || Esys_GetCapability(ts->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 16, NULL,
+	    &cap) != TSS2_RC_SUCCESS)
+		return t;
+	for (UINT32 i = 0; i < cap->data.tpmProperties.count &&
+	    i < TPM2_MAX_TPM_PROPERTIES; i++) {
+		const TPMS_TAGGED_PROPERTY *p =
+		    &cap->data.tpmProperties.tpmProperty[i];
+
+		if (p->property == TPM2_PT_PERMANENT)
+			perm = p->value;
+		else if (p->property == TPM2_PT_LOCKOUT_COUNTER)
+			count = p->value;
+		else if (p->property == TPM2_PT_MAX_AUTH_FAIL)
+			max = p->value;
+	}
+	Esys_Free(cap);
+	if (perm & TPMA_PERMANENT_INLOCKOUT)
+		t = AUTH_TRIES_LOCKED;
+	else if (max > 0 && count + 1 >= max)
+		t = AUTH_TRIES_FINAL;
+	else if (count > 0)
+		t = AUTH_TRIES_LOW;
+	return t;
+}
+
+/* The parent's (or owner's) auth value: empty unless one was given. */
+static int
+parent_password(struct tpm2_signer *ts, const char **pw)
+{
+	*pw = "";
+	if (!auth_known(ts->req.auth, AUTH_TPM_PARENT))
 		return ERR_OK;
-	return secret_from_source(source, flag, out);
+	return auth_get(ts->req.auth, AUTH_TPM_PARENT, AUTH_TRIES_UNKNOWN,
+	    "the TPM's parent key or owner hierarchy", pw);
 }
 
 static int
@@ -253,6 +299,8 @@ create_srk(struct tpm2_signer *ts, const char *owner_pw, ESYS_TR *out)
 		    base_rc(rc) == TPM2_RC_LOCKOUT)
 			break;
 	}
+	if (auth_refused(rc))
+		auth_result(ts->req.auth, AUTH_TPM_PARENT, false);
 	if (rc != TSS2_RC_SUCCESS)
 		return tpm_err(rc, "cannot create the TPM's storage key under "
 		    "the owner hierarchy (owner password: "
@@ -285,23 +333,20 @@ open_parent(struct tpm2_signer *ts, TPM2_HANDLE handle, const char *pw,
  */
 static int
 key_password(struct tpm2_signer *ts, bool is_file, bool file_empty_auth,
-    char **pw)
+    const char **pw)
 {
-	char prompt[600];
+	enum auth_tries tries;
+	char what[600];
 
-	*pw = NULL;
+	*pw = "";
 	if (is_file ? file_empty_auth : ts->req.no_tpm_key_password)
 		return ERR_OK;
-	if (ts->req.tpm_key_password != NULL)
-		return password(ts->req.tpm_key_password, "--tpm-key-password",
-		    pw);
-	snprintf(prompt, sizeof(prompt), "TPM key password for %s",
-	    ts->key_ref);
-	if (secret_prompt(prompt, pw) != ERR_OK)
-		return err_replace(ERR_PASSWORD, "the TPM key %s needs a "
-		    "password: give --tpm-key-password, or "
-		    "--no-tpm-key-password if it has none", ts->key_ref);
-	return ERR_OK;
+	snprintf(what, sizeof(what), "the TPM key %s", ts->key_ref);
+	tries = da_tries(ts, (ts->pub.objectAttributes & TPMA_OBJECT_NODA) != 0);
+	/* auth_get() would refuse too; this says how a TPM recovers. */
+	if (tries == AUTH_TRIES_LOCKED)
+		return tpm_err(TPM2_RC_LOCKOUT, what);
+	return auth_get(ts->req.auth, AUTH_TPM_KEY, tries, what, pw);
 }
 
 /*
@@ -333,7 +378,7 @@ load_keyfile(struct tpm2_signer *ts)
 {
 	struct tpm2_keyfile kf;
 	ESYS_TR parent = ESYS_TR_NONE;
-	char *ppw = NULL, *kpw = NULL;
+	const char *ppw, *kpw;
 	bool transient = false;
 	TSS2_RC rc;
 	int ret;
@@ -342,8 +387,7 @@ load_keyfile(struct tpm2_signer *ts)
 		return ret;
 	ts->pub = kf.pub.publicArea;
 	/* The parent's auth: an unsalted HMAC session when there is one. */
-	if ((ret = password(ts->req.tpm_parent_password,
-	    "--tpm-parent-password", &ppw)) != ERR_OK ||
+	if ((ret = parent_password(ts, &ppw)) != ERR_OK ||
 	    (ret = auth_session(ts, ppw, ESYS_TR_NONE)) != ERR_OK ||
 	    (ret = open_parent(ts, kf.parent, ppw, &parent, &transient)) !=
 	    ERR_OK)
@@ -352,6 +396,8 @@ load_keyfile(struct tpm2_signer *ts)
 	    ESYS_TR_NONE, &kf.priv, &kf.pub, &ts->key);
 	if (rc != TSS2_RC_SUCCESS) {
 		ts->key = ESYS_TR_NONE;
+		if (auth_refused(rc))
+			auth_result(ts->req.auth, AUTH_TPM_PARENT, false);
 		ret = base_rc(rc) == TPM2_RC_INTEGRITY ||
 		    base_rc(rc) == TPM2_RC_SIZE || base_rc(rc) == TPM2_RC_VALUE ?
 		    err_set(ERR_KEY, "the TPM refuses to load %s: it belongs "
@@ -372,8 +418,6 @@ out:
 	if (parent != ESYS_TR_NONE)
 		(void)(transient ? Esys_FlushContext(ts->esys, parent) :
 		    Esys_TR_Close(ts->esys, &parent));
-	secret_free(ppw);
-	secret_free(kpw);
 	OPENSSL_cleanse(&kf, sizeof(kf));
 	return ret;
 }
@@ -382,7 +426,7 @@ static int
 open_handle(struct tpm2_signer *ts)
 {
 	TPM2B_PUBLIC *out = NULL;
-	char *kpw = NULL;
+	const char *kpw;
 	TSS2_RC rc;
 	int ret;
 
@@ -401,7 +445,6 @@ open_handle(struct tpm2_signer *ts)
 		goto out;
 	ret = set_auth(ts->esys, ts->key, kpw);
 out:
-	secret_free(kpw);
 	return ret;
 }
 
@@ -577,6 +620,8 @@ tpm2_sign_digest(struct signer *s, int md_nid, const uint8_t *dgst,
 	int ret;
 
 	ret = sign_once(ts, md_nid, dgst, dlen, sig, siglen, &rc);
+	if (auth_refused(rc))
+		auth_result(ts->req.auth, AUTH_TPM_KEY, false);
 	b = base_rc(rc);
 	/* Never again after an auth failure: that would feed the DA counter. */
 	if (ret == ERR_OK || rc == TSS2_RC_SUCCESS || b == TPM2_RC_AUTH_FAIL ||

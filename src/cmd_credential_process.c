@@ -93,7 +93,7 @@ fetch(const struct options *o, const struct session *s, struct creds *c)
 	struct identity id;
 	int ret;
 
-	if ((ret = identity_open(o, time(NULL), &id)) != ERR_OK)
+	if ((ret = identity_open(o, NULL, time(NULL), &id)) != ERR_OK)
 		return ret;
 	ret = session_create(s, &id, c);
 	identity_close(&id);

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "identity.h"
+#include "keyauth.h"
 #include "log.h"
 #include "options.h"
 #include "provider.h"
@@ -113,6 +114,7 @@ cmd_read_certificate_data(int argc, char **argv)
 	struct listing l = { 0, NULL };
 	struct selector sel = { 0 };
 	struct key_request req;
+	struct auth auth = { 0 };
 	struct options o;
 	int ret;
 
@@ -130,7 +132,9 @@ cmd_read_certificate_data(int argc, char **argv)
 		ret = print_file(o.certificate);
 		goto out;
 	}
-	identity_request(&o, &req);
+	if ((ret = keyauth_init(&o, NULL, &auth)) != ERR_OK)
+		goto out;
+	identity_request(&o, &auth, &req);
 	/* A selector searches every token's certificates (spec §11). */
 	if (o.cert_selector != NULL) {
 		if ((ret = selector_parse(o.cert_selector, &sel)) != ERR_OK)
@@ -145,6 +149,7 @@ cmd_read_certificate_data(int argc, char **argv)
 	if (fflush(stdout) == EOF)
 		ret = err_set(ERR_INTERNAL, "cannot write to standard output");
 out:
+	auth_clear(&auth);
 	selector_free(&sel);
 	options_free(&o);
 	return ret == ERR_OK ? EXIT_OK : cmd_fail(ret);

@@ -5,13 +5,11 @@
  * credentials through a failed refresh (retrying with backoff), and
  * answers an error, never empty credentials, once they have expired.
  *
- * The main thread owns the credential source and the schedule; it waits
- * in sigtimedwait, so SIGTERM/SIGINT (stop) and SIGHUP (re-read the
- * certificate and key) need no handler. libmicrohttpd's threads only read
- * the credentials under serve.c's lock.
+ * The main thread owns the credential source and runs the refresh loop
+ * (refresher.c, shared with update). libmicrohttpd's threads read the
+ * credentials under serve.c's lock; one that finds them expired (after a
+ * laptop resumes, say) wakes the loop and waits for the refresh.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +24,13 @@
 #include "err.h"
 #include "log.h"
 #include "options.h"
+#include "refresher.h"
 #include "secret.h"
 #include "serve.h"
 #include "source.h"
 
-#define RETRY_MIN 5
-#define RETRY_MAX 300
+/* How long a request waits for a refresh it asked for. */
+#define WAIT_FRESH 5
 
 static const char usage[] =
 "usage: rasign serve [credential options] [--port PORT] [--bind ADDRESS]\n"
@@ -41,9 +40,10 @@ static const char usage[] =
 "Serves credentials on http://127.0.0.1:PORT/ (default 9911; 0 = any free\n"
 "port) for AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDSv2) and\n"
 "AWS_CONTAINER_CREDENTIALS_FULL_URI (" SERVE_ECS_PATH "). Credentials\n"
-"are refreshed --refresh-before seconds (default 300) before they\n"
-"expire. SIGHUP re-reads the\n"
-"certificate and key. The credential options are credential-process's.\n";
+"are refreshed --refresh-before seconds (default 1200, at most 3/4 of the\n"
+"session) before they expire. SIGHUP re-reads the certificate and key. A\n"
+"wrong PIN or password ends it (exit 4). The credential options are\n"
+"credential-process's.\n";
 
 /* The role's name: the last part of arn:aws:iam::ACCOUNT:role/path/NAME. */
 static const char *
@@ -86,37 +86,18 @@ ecs_token(const struct options *o, char **out)
 }
 
 static int
-refresh(struct source *src, struct serve *srv)
+deliver(void *cls, struct creds *c, time_t expiry)
 {
-	struct creds c;
-	time_t exp;
-	int ret;
-
-	err_clear();
-	if ((ret = source_fetch(src, &c)) != ERR_OK)
-		return ret;
-	if ((ret = creds_expiry(&c, &exp)) != ERR_OK) {
-		creds_free(&c);
-		return ret;
-	}
-	serve_set_creds(srv, &c, exp);
+	serve_set_creds(cls, c, expiry);
 	log_debug("credentials refreshed; they expire in %lld s",
-	    (long long)(exp - time(NULL)));
+	    (long long)(expiry - time(NULL)));
 	return ERR_OK;
 }
 
-/* Waits for the next refresh or a signal; returns the signal or 0. */
-static int
-wait_until(const sigset_t *set, time_t when)
+static void
+wait_fresh(void *cls)
 {
-	time_t now = time(NULL);
-	struct timespec ts = { when > now ? when - now : 0, 0 };
-	int sig;
-
-	do {
-		sig = sigtimedwait(set, NULL, &ts);
-	} while (sig < 0 && errno == EINTR);
-	return sig < 0 ? 0 : sig;
+	refresher_wait_fresh(cls, WAIT_FRESH);
 }
 
 static void
@@ -142,61 +123,16 @@ print_start(const struct serve_config *cfg, uint16_t port,
 	fflush(stderr);
 }
 
-static int
-run(const struct options *o, struct source *src, struct serve *srv)
-{
-	sigset_t set;
-	time_t next, retry = RETRY_MIN;
-	int sig, last_error;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	next = serve_expiry(srv) - o->refresh_before;
-	for (;;) {
-		sig = wait_until(&set, next);
-		if (sig == SIGTERM || sig == SIGINT)
-			return ERR_OK;
-		if (sig == SIGHUP)
-			src->reload = true;
-		if ((last_error = refresh(src, srv)) == ERR_OK) {
-			time_t now = time(NULL), exp = serve_expiry(srv);
-
-			retry = RETRY_MIN;
-			next = exp - o->refresh_before;
-			/*
-			 * The service may grant less than was asked: never
-			 * refresh back to back, at most at half-life.
-			 */
-			if (next <= now)
-				next = now + (exp - now > 2 ? (exp - now) / 2 : 1);
-			continue;
-		}
-		/* Never again after a wrong password or PIN: lockouts count. */
-		if (err_message() != NULL && last_error == ERR_PASSWORD)
-			return last_error;
-		/* Keep serving what is still valid; try again, slower each time. */
-		log_warn("refresh failed, retrying in %lld s: %s",
-		    (long long)retry, err_message() ? err_message() : "");
-		next = time(NULL) + retry;
-		/* Never past the expiry of what is being served. */
-		if (serve_expiry(srv) > time(NULL) && next > serve_expiry(srv))
-			next = serve_expiry(srv);
-		retry = retry * 2 > RETRY_MAX ? RETRY_MAX : retry * 2;
-	}
-}
-
 int
 cmd_serve(int argc, char **argv)
 {
 	struct rlimit no_core = { 0, 0 };
 	struct serve_config cfg;
 	struct source src = { 0 };
+	struct refresher r = { 0 };
 	struct serve *srv = NULL;
 	struct options o;
 	char *token = NULL;
-	sigset_t set;
 	int ret;
 
 	/* A long-lived holder of credentials: no core, no ptrace dumps. */
@@ -215,32 +151,39 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	if ((ret = source_init(&src, &o)) != ERR_OK ||
-	    (ret = ecs_token(&o, &token)) != ERR_OK)
+	    (ret = ecs_token(&o, &token)) != ERR_OK ||
+	    (ret = refresher_init(&r, &src, o.refresh_before,
+	    o.session_duration)) != ERR_OK)
 		goto out;
-	/*
-	 * Blocked after the pre-flight (^C still ends a PIN prompt) and
-	 * before any thread starts, so that only sigtimedwait sees them.
-	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	cfg = (struct serve_config){ o.bind, (uint16_t)o.port,
-	    (int)o.hop_limit, role_name(o.role_arn), token };
+	cfg = (struct serve_config){ .bind = o.bind, .port = (uint16_t)o.port,
+	    .hop_limit = (int)o.hop_limit, .role_name = role_name(o.role_arn),
+	    .ecs_token = token, .wait_fresh = wait_fresh,
+	    .wait_fresh_cls = &r };
 	if ((ret = serve_start(&cfg, &srv)) != ERR_OK)
 		goto out;
 	if (o.bind != NULL && strncmp(o.bind, "127.", 4) != 0 &&
 	    strcmp(o.bind, "::1") != 0)
 		log_warn("serving credentials on %s: anyone who can reach this "
 		    "address and port can take them", o.bind);
-	/* Unlike the Go helper, a first failure is an error, not empty creds. */
-	if ((ret = refresh(&src, srv)) != ERR_OK)
-		goto out;
+	r.deliver = deliver;
+	r.cls = srv;
+	/*
+	 * Unlike the Go helper, no credentials at the start is an error, not
+	 * empty ones served; short-lived ones are served and retried.
+	 */
+	if ((ret = refresher_refresh(&r)) != ERR_OK) {
+		if (serve_expiry(srv) == 0)
+			goto out;
+		log_warn("refresh failed, retrying in %lld s: %s",
+		    (long long)(r.next - time(NULL)), err_message() ?
+		    err_message() : err_strerror(ret));
+	}
 	print_start(&cfg, serve_port(srv), &o, token);
-	ret = run(&o, &src, srv);
+	ret = refresher_run(&r);
 out:
+	/* The handlers may call into the refresher until the server stops. */
 	serve_stop(srv);
+	refresher_free(&r);
 	secret_free(token);
 	source_free(&src);
 	options_free(&o);

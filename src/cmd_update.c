@@ -4,10 +4,6 @@
  * refresh does not end the process: the file keeps the last good
  * credentials and the request is retried with a growing delay.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +11,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "credfile.h"
@@ -23,12 +18,8 @@
 #include "err.h"
 #include "log.h"
 #include "options.h"
+#include "refresher.h"
 #include "source.h"
-
-#define MIN_INTERVAL	60	/* no faster than this, whatever the expiry */
-#define BACKOFF_FIRST	5	/* after a failed refresh, doubling ... */
-#define BACKOFF_MAX	300	/* ... up to this */
-#define NAP_MAX		60	/* re-read the clock this often while asleep */
 
 static const char usage[] =
 "usage: rasign update --certificate FILE|URI [--private-key KEY]\n"
@@ -45,81 +36,21 @@ static const char usage[] =
 "\n"
 "Writes temporary AWS credentials into a profile of the shared credentials\n"
 "file ($AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials) and renews\n"
-"them --refresh-before seconds (default 300) before they expire, until\n"
-"stopped by SIGTERM or SIGINT. SIGHUP re-reads the certificate and key.\n"
+"them before they expire, until stopped by SIGTERM or SIGINT. SIGHUP\n"
+"re-reads the certificate and key. A wrong PIN or password ends it (exit 4).\n"
 "\n"
 "  --profile NAME            the profile (section) to write (default: default)\n"
 "  --once                    write once and exit\n"
-"  --refresh-before SECONDS  renew this long before expiry (default 300)\n"
+"  --refresh-before SECONDS  renew this long before expiry (default: 1200,\n"
+"                            at most 3/4 of the session duration)\n"
 "\n"
 "The other options are those of credential-process; see\n"
 "'rasign credential-process --help' and rasign(1).\n";
 
-/*
- * A stop request. The handler also writes to a pipe so that the sleeping
- * main thread wakes up even when another thread (a PKCS#11 module's, say)
- * is the one that ran the handler.
- */
-static volatile sig_atomic_t stopping, reloading;
-static int wake[2] = { -1, -1 };
-
-static void
-on_stop(int sig)
-{
-	int saved = errno;
-
-	if (sig == SIGHUP)
-		reloading = 1;
-	else
-		stopping = 1;
-	/* A full pipe already holds a wake-up: nothing to do on failure. */
-	if (wake[1] >= 0 && write(wake[1], "", 1) < 0)
-		stopping = 1;
-	errno = saved;
-}
-
-/* Installed only after the pre-flight, so ^C still kills a PIN prompt. */
-static int
-catch_stop(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	/* Restart: a signal must not fail a request or a write half way. */
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (pipe2(wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
-	    sigaction(SIGTERM, &sa, NULL) != 0 ||
-	    sigaction(SIGINT, &sa, NULL) != 0 ||
-	    sigaction(SIGHUP, &sa, NULL) != 0)
-		return err_set(ERR_INTERNAL, "cannot set up the signal "
-		    "handlers: %s", strerror(errno));
-	return ERR_OK;
-}
-
-/*
- * Sleeps until the wall-clock time `until`; false if told to stop. In
- * short naps, so that a suspended laptop or a clock step is noticed: a
- * single monotonic sleep would wake up after the credentials expired.
- */
-static bool
-nap_until(time_t until)
-{
-	struct pollfd p = { .fd = wake[0], .events = POLLIN };
-	time_t now;
-
-	char drain[16];
-
-	while (!stopping && !reloading && (now = time(NULL)) < until) {
-		if (poll(&p, 1, (int)(until - now < NAP_MAX ? until - now :
-		    NAP_MAX) * 1000) > 0)
-			/* Empty the pipe, or poll would never sleep again. */
-			while (read(wake[0], drain, sizeof(drain)) > 0)
-				;
-	}
-	return !stopping;
-}
+struct target {
+	const char *path;
+	const char *profile;
+};
 
 /* The Go helper's one line (spec §8.1): a Go log stamp, then next.String(). */
 static void
@@ -136,78 +67,20 @@ announce(time_t next)
 	fprintf(stderr, "%s Credentials will be refreshed at %s\n", stamp, when);
 }
 
-/* New credentials into the file; *expiry is when they run out. */
-static int
-refresh(struct source *src, const char *path, const char *profile,
-    time_t *expiry)
+static void
+scheduled(void *cls, time_t next)
 {
-	struct creds c = { 0 };
-	int ret = ERR_INTERNAL;
-
-	if ((ret = source_fetch(src, &c)) != ERR_OK ||
-	    (ret = creds_expiry(&c, expiry)) != ERR_OK ||
-	    (ret = credfile_write(path, profile, &c)) != ERR_OK)
-		goto out;
-	ret = ERR_OK;
-out:
-	creds_free(&c);
-	return ret;
+	(void)cls;
+	announce(next);
 }
 
-/*
- * The loop of spec §8.1, less its bugs: expired or short-lived credentials
- * do not make it call CreateSession back to back, and a failure is retried
- * (5 s, doubling to 5 min, never past the expiry of what the file holds).
- */
 static int
-keep_fresh(struct source *src, const char *path, const char *profile,
-    long refresh_before)
+write_file(void *cls, struct creds *c, time_t expiry)
 {
-	time_t expiry = 0, got, now, next;
-	long backoff = 0;
-	const char *msg;
-	int ret = ERR_INTERNAL;
+	const struct target *t = cls;
 
-	while (!stopping) {
-		/* SIGHUP: read the certificate and key again, refresh now. */
-		if (reloading) {
-			reloading = 0;
-			src->reload = true;
-		}
-		err_clear();
-		ret = refresh(src, path, profile, &got);
-		now = time(NULL);
-		/*
-		 * A wrong password or PIN is never tried again on its own:
-		 * each try counts against the TPM's or token's lockout.
-		 */
-		if (ret == ERR_PASSWORD)
-			return ret;
-		if (ret == ERR_OK) {
-			expiry = got;
-			backoff = 0;
-			next = expiry - refresh_before;
-			if (next < now + MIN_INTERVAL) {
-				log_warn("the credentials expire in %lld s; is "
-				    "the clock right?", (long long)(expiry - now));
-				next = now + MIN_INTERVAL;
-			}
-			announce(next);
-		} else {
-			backoff = backoff == 0 ? BACKOFF_FIRST :
-			    backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
-			next = now + backoff;
-			if (expiry > now && next > expiry)
-				next = expiry;
-			msg = err_message();
-			fprintf(stderr, "rasign: %s; retrying in %lld s\n",
-			    msg != NULL ? msg : err_strerror(ret),
-			    (long long)(next - now));
-		}
-		if (!nap_until(next))
-			break;
-	}
-	return ERR_OK;
+	(void)expiry;
+	return credfile_write(t->path, t->profile, c);
 }
 
 int
@@ -215,10 +88,11 @@ cmd_update(int argc, char **argv)
 {
 	struct options o;
 	struct source src;
+	struct refresher r = { 0 };
+	struct target t;
 	struct rlimit no_core = { 0, 0 };
 	bool have_src = false;
 	char *path = NULL;
-	time_t expiry;
 	int ret = ERR_INTERNAL;
 
 	/* Long-running and holding keys: no core file, no ptrace by peers. */
@@ -229,6 +103,13 @@ cmd_update(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
+	/* The schedule must leave credentials valid when it fires. */
+	if (o.refresh_before >= o.session_duration) {
+		ret = err_set(ERR_USAGE, "--refresh-before (%ld s) must be "
+		    "less than --session-duration (%ld s)", o.refresh_before,
+		    o.session_duration);
+		goto out;
+	}
 	if ((ret = credfile_check_profile(o.profile)) != ERR_OK ||
 	    (ret = credfile_path(&path)) != ERR_OK)
 		goto out;
@@ -236,12 +117,28 @@ cmd_update(int argc, char **argv)
 	if ((ret = source_init(&src, &o)) != ERR_OK)
 		goto out;
 	have_src = true;
-	/* --once: nothing on stdout or stderr on success, as the Go helper. */
-	if (o.once)
-		ret = refresh(&src, path, o.profile, &expiry);
-	else if ((ret = catch_stop()) == ERR_OK)
-		ret = keep_fresh(&src, path, o.profile, o.refresh_before);
+	t = (struct target){ path, o.profile };
+	if ((ret = refresher_init(&r, &src, o.refresh_before,
+	    o.session_duration)) != ERR_OK)
+		goto out;
+	r.deliver = write_file;
+	r.cls = &t;
+	/*
+	 * --once: nothing on stdout or stderr on success, as the Go helper.
+	 * Otherwise a first failure is retried like any other, except a
+	 * refused PIN or password.
+	 */
+	ret = refresher_refresh(&r);
+	if (o.once || ret == ERR_PASSWORD)
+		goto out;
+	if (ret != ERR_OK)
+		log_warn("refresh failed, retrying in %lld s: %s",
+		    (long long)(r.next - time(NULL)), err_message() ?
+		    err_message() : err_strerror(ret));
+	r.scheduled = scheduled;
+	ret = refresher_run(&r);
 out:
+	refresher_free(&r);
 	if (have_src)
 		source_free(&src);
 	free(path);

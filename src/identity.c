@@ -5,6 +5,7 @@
 
 #include "err.h"
 #include "identity.h"
+#include "keyauth.h"
 #include "log.h"
 #include "selector.h"
 #include "sigv4x509.h"
@@ -77,21 +78,32 @@ identity_check_validity(const struct identity *id, time_t now)
 }
 
 void
-identity_request(const struct options *o, struct key_request *req)
+identity_request(const struct options *o, struct auth *auth,
+    struct key_request *req)
 {
 	memset(req, 0, sizeof(*req));
 	req->key_ref = o->private_key != NULL ? o->private_key : o->certificate;
 	req->cert_ref = o->certificate;
-	req->password_source = o->pkcs8_password;
+	req->auth = auth;
 	req->pkcs11_lib = o->pkcs11_lib;
-	req->uri_pin = o->uri_pin;
-	req->pin_source = o->pkcs11_pin;
-	req->context_pin_source = o->pkcs11_context_pin;
-	req->reuse_pin = o->reuse_pin;
 	req->tpm_tcti = o->tpm_tcti;
-	req->tpm_key_password = o->tpm_key_password;
 	req->no_tpm_key_password = o->no_tpm_key_password;
-	req->tpm_parent_password = o->tpm_parent_password;
+}
+
+/* The identity's secrets, read from their sources now (keyauth.h). */
+static int
+open_auth(const struct options *o, const struct auth *prev,
+    struct identity *id)
+{
+	int ret;
+
+	if ((id->auth = calloc(1, sizeof(*id->auth))) == NULL)
+		return ERR_NOMEM;
+	if ((ret = keyauth_init(o, prev, id->auth)) != ERR_OK) {
+		free(id->auth);
+		id->auth = NULL;
+	}
+	return ret;
 }
 
 struct pick {
@@ -126,7 +138,7 @@ pick_one(void *arg, X509 *x, const char *uri)
  * fails on Linux; here it searches the certificates of the PKCS#11 tokens.
  */
 static int
-select_certificate(const struct options *o, char **uri)
+select_certificate(const struct options *o, struct auth *auth, char **uri)
 {
 	struct selector sel;
 	struct key_request req;
@@ -136,7 +148,7 @@ select_certificate(const struct options *o, char **uri)
 	*uri = NULL;
 	if ((ret = selector_parse(o->cert_selector, &sel)) != ERR_OK)
 		return ret;
-	identity_request(o, &req);
+	identity_request(o, auth, &req);
 	req.key_ref = req.cert_ref = "pkcs11:";
 	if ((ret = provider_list_certificates(&req, pick_one, &p)) != ERR_OK)
 		goto out;
@@ -162,14 +174,15 @@ out:
 
 /* With --cert-selector: the options, with the URI it chose as certificate. */
 static int
-apply_selector(struct options **o, struct options *copy, char **uri)
+apply_selector(struct options **o, struct auth *auth, struct options *copy,
+    char **uri)
 {
 	int ret;
 
 	*uri = NULL;
 	if ((*o)->cert_selector == NULL)
 		return ERR_OK;
-	if ((ret = select_certificate(*o, uri)) != ERR_OK)
+	if ((ret = select_certificate(*o, auth, uri)) != ERR_OK)
 		return ret;
 	*copy = **o;
 	copy->certificate = *uri;
@@ -187,12 +200,16 @@ identity_open_signer(const struct options *opts, struct identity *id)
 	int ret;
 
 	memset(id, 0, sizeof(*id));
-	if ((ret = apply_selector(&o, &sel_opts, &sel_uri)) != ERR_OK)
-		return ret;
-	if (o->certificate == NULL && o->private_key == NULL)
-		return err_set(ERR_USAGE, "give --private-key (or "
+	if ((ret = open_auth(opts, NULL, id)) != ERR_OK ||
+	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri)) !=
+	    ERR_OK)
+		goto out;
+	if (o->certificate == NULL && o->private_key == NULL) {
+		ret = err_set(ERR_USAGE, "give --private-key (or "
 		    "--certificate, or --cert-selector)");
-	identity_request(o, &req);
+		goto out;
+	}
+	identity_request(o, id->auth, &req);
 	if (o->private_key != NULL && o->certificate != NULL &&
 	    !is_uri(o->certificate)) {
 		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
@@ -218,7 +235,8 @@ out:
 }
 
 int
-identity_open(const struct options *opts, time_t now, struct identity *id)
+identity_open(const struct options *opts, const struct auth *prev,
+    time_t now, struct identity *id)
 {
 	struct options sel_opts, *o = (struct options *)opts;
 	char *sel_uri = NULL;
@@ -228,13 +246,17 @@ identity_open(const struct options *opts, time_t now, struct identity *id)
 
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
-	if ((ret = apply_selector(&o, &sel_opts, &sel_uri)) != ERR_OK)
-		return ret;
-	if (o->certificate == NULL && o->private_key == NULL)
-		return err_set(ERR_USAGE, "give --certificate (and "
+	if ((ret = open_auth(opts, prev, id)) != ERR_OK ||
+	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri)) !=
+	    ERR_OK)
+		goto out;
+	if (o->certificate == NULL && o->private_key == NULL) {
+		ret = err_set(ERR_USAGE, "give --certificate (and "
 		    "--private-key), or --cert-selector");
+		goto out;
+	}
 	cert_file = o->certificate != NULL && !is_uri(o->certificate);
-	identity_request(o, &req);
+	identity_request(o, id->auth, &req);
 	/*
 	 * A separate certificate file is read first so that a bad path fails
 	 * before anyone is asked for a password.
@@ -289,5 +311,8 @@ identity_close(struct identity *id)
 	free(id->x509);
 	free(id->x509_chain);
 	free(id->serial);
+	if (id->auth != NULL)
+		auth_clear(id->auth);
+	free(id->auth);
 	memset(id, 0, sizeof(*id));
 }

@@ -17,21 +17,26 @@ struct identity {
 	char *x509;			/* base64 DER of the leaf */
 	char *x509_chain;		/* comma-joined base64, or NULL */
 	char *serial;			/* decimal */
+	struct auth *auth;		/* the signer's PINs and passwords */
 };
 
 /*
  * Opens the key, finds the certificate and chain, and checks that the key
  * is the certificate's, of a supported type, and that every certificate is
- * valid at `now`.
+ * valid at `now`. The PINs and passwords are read from their sources now;
+ * `prev`, on a reload, is the auth of the identity being replaced: what
+ * cannot be read again is taken from it (keyauth.h).
  */
-int identity_open(const struct options *, time_t now, struct identity *);
+int identity_open(const struct options *, const struct auth *prev,
+    time_t now, struct identity *);
 /*
  * For sign-string: the signer, with the certificate when there is one; no
  * validity or chain checks (the Go helper does none there either).
  */
 int identity_open_signer(const struct options *, struct identity *);
-/* The key_request the options describe. */
-void identity_request(const struct options *, struct key_request *);
+/* The key_request the options describe, with its secrets in `auth`. */
+void identity_request(const struct options *, struct auth *,
+    struct key_request *);
 /* The leaf and every intermediate are valid at `now`. */
 int identity_check_validity(const struct identity *, time_t now);
 void identity_close(struct identity *);

@@ -18,7 +18,7 @@ enum {
 #define DEFAULT_TIMEOUT 30
 #define DEFAULT_PORT 9911
 #define DEFAULT_HOP_LIMIT 64
-#define DEFAULT_REFRESH_BEFORE 300
+#define DEFAULT_REFRESH_BEFORE (-1)	/* automatic: SCHED_LEAD_AUTO, schedule.h */
 
 struct options {
 	/* certificate and key */

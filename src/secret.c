@@ -155,6 +155,30 @@ hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* RFC 3986 percent-decoding into a wiped-on-free buffer. */
+static char *
+pct_decode(const char *in, size_t len)
+{
+	char *out;
+	size_t i, j = 0;
+	int hi, lo;
+
+	if ((out = OPENSSL_malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (in[i] == '%' && i + 2 < len &&
+		    (hi = hexval((unsigned char)in[i + 1])) >= 0 &&
+		    (lo = hexval((unsigned char)in[i + 2])) >= 0) {
+			out[j++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[j++] = in[i];
+		}
+	}
+	out[j] = '\0';
+	return out;
+}
+
 /*
  * RFC 7512 puts pin-value in the query, after '?', between '&'s. The value
  * is percent-decoded here: p11-kit would do it, but then its copy of the
@@ -164,8 +188,7 @@ int
 secret_take_uri_pin(char *uri, char **pin)
 {
 	char *q, *attr, *end, *out;
-	size_t len, i, j = 0;
-	int hi, lo;
+	size_t len;
 
 	*pin = NULL;
 	q = strchr(uri, '?');
@@ -182,22 +205,8 @@ secret_take_uri_pin(char *uri, char **pin)
 	}
 	if (*attr == '\0')
 		return ERR_OK;
-	len = (size_t)(end - attr) - 10;
-	if ((out = OPENSSL_malloc(len + 1)) == NULL)
+	if ((out = pct_decode(attr + 10, (size_t)(end - attr) - 10)) == NULL)
 		return ERR_NOMEM;
-	for (i = 0; i < len; i++) {
-		char c = attr[10 + i];
-
-		if (c == '%' && i + 2 < len &&
-		    (hi = hexval((unsigned char)attr[11 + i])) >= 0 &&
-		    (lo = hexval((unsigned char)attr[12 + i])) >= 0) {
-			out[j++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[j++] = c;
-		}
-	}
-	out[j] = '\0';
 	*pin = out;
 	/* Cut "pin-value=…" and one adjoining separator, wiping the bytes. */
 	if (*end == '&')
@@ -209,5 +218,25 @@ secret_take_uri_pin(char *uri, char **pin)
 	memmove(attr, end, len + 1);
 	if (attr == q + 1 && len == 0)
 		*q = '\0';		/* nothing left in the query */
+	return ERR_OK;
+}
+
+int
+secret_uri_query(const char *uri, const char *name, char **value)
+{
+	const char *q, *attr, *end;
+	size_t n = strlen(name);
+
+	*value = NULL;
+	if (strncmp(uri, "pkcs11:", 7) != 0 || (q = strchr(uri, '?')) == NULL)
+		return ERR_OK;
+	for (attr = q + 1; *attr != '\0'; attr = *end ? end + 1 : end) {
+		end = attr + strcspn(attr, "&");
+		if (strncmp(attr, name, n) == 0 && attr[n] == '=') {
+			*value = pct_decode(attr + n + 1,
+			    (size_t)(end - attr) - n - 1);
+			return *value != NULL ? ERR_OK : ERR_NOMEM;
+		}
+	}
 	return ERR_OK;
 }

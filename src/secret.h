@@ -24,6 +24,12 @@ int secret_prompt(const char *prompt, char **out);
  */
 int secret_take_uri_pin(char *uri, char **pin);
 
+/*
+ * The percent-decoded value of query attribute `name` ("pin-source") of a
+ * pkcs11: URI, or NULL when it has none. Freed with secret_free.
+ */
+int secret_uri_query(const char *uri, const char *name, char **value);
+
 /* Wipes and frees; NULL-safe. */
 void secret_free(char *s);
 

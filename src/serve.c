@@ -222,11 +222,18 @@ get_creds(struct serve *s, struct MHD_Connection *c, int imds,
 	char *line = NULL;
 
 	/* Rendered at refresh time: a GET only copies (under the lock). */
-	pthread_mutex_lock(&s->lock);
-	if (s->expiry > time(NULL) && s->doc[imds] != NULL &&
-	    asprintf(&line, "%s\n", s->doc[imds]) < 0)
-		line = NULL;
-	pthread_mutex_unlock(&s->lock);
+	for (int tries = 0; tries < 2 && line == NULL; tries++) {
+		/* None valid (a resume, say): the refresh is waited for once. */
+		if (tries == 1 && s->cfg.wait_fresh != NULL)
+			s->cfg.wait_fresh(s->cfg.wait_fresh_cls);
+		else if (tries == 1)
+			break;
+		pthread_mutex_lock(&s->lock);
+		if (s->expiry > time(NULL) && s->doc[imds] != NULL &&
+		    asprintf(&line, "%s\n", s->doc[imds]) < 0)
+			line = NULL;
+		pthread_mutex_unlock(&s->lock);
+	}
 	/* Never empty credentials with a 200 (spec §14.2 #13). */
 	if (line == NULL)
 		return answer(c, 503, "no valid credentials: the last refresh "

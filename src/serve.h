@@ -24,6 +24,12 @@ struct serve_config {
 	int hop_limit;		/* IP_TTL of every answer */
 	const char *role_name;	/* the last part of the role ARN */
 	const char *ecs_token;	/* the ECS authorization token */
+	/*
+	 * Optional: called (outside serve's lock) by a credentials request
+	 * that finds none valid; may block briefly while a refresh is due.
+	 */
+	void (*wait_fresh)(void *cls);
+	void *wait_fresh_cls;
 };
 
 int serve_start(const struct serve_config *, struct serve **);

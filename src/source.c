@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "keyauth.h"
 #include "log.h"
 #include "source.h"
 
@@ -28,21 +29,17 @@ changed(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
 }
 
+/* After the start, nobody is asked: a reload never prompts. */
 static int
-open_identity(struct source *s)
+open_identity(struct source *s, struct identity *id)
 {
-	struct identity fresh;
 	int ret;
 
 	stat_files(s->o, s->seen);
-	if ((ret = identity_open(s->o, time(NULL), &fresh)) != ERR_OK)
-		return ret;
-	if (s->have_id)
-		identity_close(&s->id);
-	s->id = fresh;
-	s->have_id = true;
-	s->reload = false;
-	return ERR_OK;
+	if ((ret = identity_open(s->o, s->have_id ? s->id.auth : NULL,
+	    time(NULL), id)) == ERR_OK)
+		keyauth_unattended(id->auth);
+	return ret;
 }
 
 int
@@ -54,39 +51,64 @@ source_init(struct source *s, const struct options *o)
 	s->o = o;
 	if ((ret = session_prepare(o, &s->session)) != ERR_OK)
 		return ret;
-	if ((ret = open_identity(s)) != ERR_OK)
+	if ((ret = open_identity(s, &s->id)) != ERR_OK)
 		session_free(&s->session);
+	else
+		s->have_id = true;
 	return ret;
 }
 
+static int
+fetch_with(struct source *s, struct identity *id, struct creds *c)
+{
+	int ret;
+
+	/* The old certificate may have expired while we were not looking. */
+	if ((ret = identity_check_validity(id, time(NULL))) != ERR_OK)
+		return ret;
+	return session_create(&s->session, id, c);
+}
+
+static void
+keep_previous(void)
+{
+	log_warn("%s; still using the previous certificate and key",
+	    err_message() ? err_message() : "reload failed");
+	err_clear();
+}
+
+/*
+ * A reload (rotated files, SIGHUP) is tried once per change: a broken new
+ * file (half written, say) or a secret the device refuses leaves the old,
+ * working identity in place, and the same change is not tried again.
+ */
 int
 source_fetch(struct source *s, struct creds *c)
 {
+	struct identity fresh;
 	struct stat now[3];
 	int ret;
 
 	stat_files(s->o, now);
 	for (int i = 0; i < 3 && !s->reload; i++)
 		s->reload = changed(&now[i], &s->seen[i]);
-	/*
-	 * A rotated file is read anew; if the new one is broken (half
-	 * written, say), the old identity keeps serving until it is fixed.
-	 */
-	if (s->reload) {
-		log_debug("certificate or key changed: reading them again");
-		if ((ret = open_identity(s)) != ERR_OK) {
-			if (!s->have_id)
-				return ret;
-			log_warn("%s; still using the previous certificate and "
-			    "key", err_message() ? err_message() : "reload "
-			    "failed");
-			err_clear();
-		}
+	if (!s->reload)
+		return fetch_with(s, &s->id, c);
+	s->reload = false;
+	log_debug("reading the certificate and key again");
+	if ((ret = open_identity(s, &fresh)) != ERR_OK) {
+		keep_previous();
+		return fetch_with(s, &s->id, c);
 	}
-	/* The old certificate may have expired while we were not looking. */
-	if ((ret = identity_check_validity(&s->id, time(NULL))) != ERR_OK)
-		return ret;
-	return session_create(&s->session, &s->id, c);
+	/* A new password is known good only once a device took it. */
+	if ((ret = fetch_with(s, &fresh, c)) == ERR_PASSWORD) {
+		identity_close(&fresh);
+		keep_previous();
+		return fetch_with(s, &s->id, c);
+	}
+	identity_close(&s->id);
+	s->id = fresh;
+	return ret;
 }
 
 void

@@ -1,10 +1,12 @@
 /*
- * p11_reopen MODULE KEY_URI PIN: opens one PKCS#11 signer, signs, closes
+ * p11_reopen MODULE KEY_URI PIN_SOURCE: opens one PKCS#11 signer, signs, closes
  * every session of the token behind its back (as an unplugged token or a
  * restarted daemon would), and signs again: the signer must reopen by
  * itself. Then it signs many times more and checks that it did so on one
  * session. Run by hsm-tests/test-pkcs11.sh against SoftHSM; prints TAP-ish
- * lines and exits non-zero on failure.
+ * lines and exits non-zero on failure. The PIN comes from a pass-phrase
+ * source ("fd:3") resolved as rasign resolves it (keyauth.c): read once,
+ * and every reopen logs in with that value, never a re-read or empty one.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <p11-kit/pkcs11.h>
 
 #include "err.h"
+#include "keyauth.h"
 #include "provider.h"
 
 static int
@@ -59,16 +62,24 @@ int
 main(int argc, char **argv)
 {
 	struct key_request req = { .key_ref = NULL };
+	struct options o = { .pkcs11_pin = NULL };
+	struct auth auth;
 	struct signer *s = NULL;
 	int fails = 0, rc;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: p11_reopen MODULE KEY_URI PIN\n");
+		fprintf(stderr, "usage: p11_reopen MODULE KEY_URI PIN_SOURCE\n");
 		return 2;
 	}
+	o.pkcs11_pin = argv[3];
+	if ((rc = keyauth_init(&o, NULL, &auth)) != ERR_OK) {
+		printf("not ok - PIN source: %s\n", err_message());
+		return 1;
+	}
+	keyauth_unattended(&auth);
 	req.key_ref = argv[2];
 	req.pkcs11_lib = argv[1];
-	req.uri_pin = argv[3];
+	req.auth = &auth;
 	if ((rc = signer_open(&req, &s)) != ERR_OK) {
 		printf("not ok - open: %s\n", err_message());
 		return 1;
@@ -114,5 +125,6 @@ main(int argc, char **argv)
 		fails += rc != ERR_OK;
 	}
 	signer_close(s);
+	auth_clear(&auth);
 	return fails ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /*
- * tpm_reopen TCTI KEY [PASSWORD]: one TPM signer across a TPM restart.
+ * tpm_reopen TCTI KEY [PASSWORD_SOURCE]: one TPM signer across a TPM
+ * restart, its password read once from a pass-phrase source ("fd:3").
  * Signs once and prints "ready"; then waits for a line on stdin (the test
  * script restarts swtpm meanwhile), and signs again: the signer must
  * reconnect and reload its key by itself. Prints TAP-ish lines; exits
@@ -12,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "err.h"
+#include "keyauth.h"
 #include "provider.h"
 
 static int
@@ -29,17 +31,25 @@ int
 main(int argc, char **argv)
 {
 	struct key_request req = { .key_ref = NULL };
+	struct options o = { .tpm_key_password = NULL };
+	struct auth auth;
 	struct signer *s = NULL;
 	char line[16];
 	int fails = 0, rc;
 
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: tpm_reopen TCTI KEY [PASSWORD]\n");
+		fprintf(stderr, "usage: tpm_reopen TCTI KEY [PASSWORD_SOURCE]\n");
 		return 2;
 	}
+	o.tpm_key_password = argc == 4 ? argv[3] : NULL;
+	if ((rc = keyauth_init(&o, NULL, &auth)) != ERR_OK) {
+		printf("not ok - password source: %s\n", err_message());
+		return 1;
+	}
+	keyauth_unattended(&auth);
 	req.tpm_tcti = argv[1];
 	req.key_ref = argv[2];
-	req.tpm_key_password = argc == 4 ? argv[3] : NULL;
+	req.auth = &auth;
 	req.no_tpm_key_password = argc == 3;
 	if ((rc = signer_open(&req, &s)) != ERR_OK) {
 		printf("not ok - open: %s\n", err_message());
@@ -59,5 +69,6 @@ main(int argc, char **argv)
 		fails += rc != ERR_OK;
 	}
 	signer_close(s);
+	auth_clear(&auth);
 	return fails ? 1 : 0;
 }
