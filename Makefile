@@ -16,7 +16,7 @@ LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 # Debian packages: what `make deps` installs when missing.
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
 	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev
-DEB_TEST = openssl ca-certificates mandoc python3 util-linux procps curl awscli \
+DEB_TEST = openssl ca-certificates mandoc python3 util-linux bsdutils procps curl awscli systemd \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
 	swtpm swtpm-tools tpm2-tools tpm2-openssl
 DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
@@ -49,9 +49,10 @@ LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
-UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile
+UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile \
+	$(BUILD)/unit/test_schedule
 # Helpers that the shell tests run against real tokens.
-TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen) \
+TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen $(BUILD)/unit/p11_flags.so) \
 	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
@@ -79,10 +80,16 @@ $(BUILD)/unit/%: hsm-tests/unit/%.c $(LIBOBJ)
 		$$($(PKG_CONFIG) --cflags cmocka $(LIBS_CORE)) -o $@ \
 		$< $(LIBOBJ) $$($(PKG_CONFIG) --libs cmocka $(LIBS_CORE)) -ldl
 
+# A PKCS#11 module in front of SoftHSM that adds token flags (lockout tests).
+$(BUILD)/unit/p11_flags.so: hsm-tests/unit/p11_flags.c
+	@mkdir -p $(dir $@)
+	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -shared -fPIC \
+		$$($(PKG_CONFIG) --cflags p11-kit-1) -o $@ $< -ldl
+
 # The tests: unit tests, then end to end against the local endpoint.
 check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
-		P11_REOPEN=$(BUILD)/unit/p11_reopen \
+		P11_REOPEN=$(BUILD)/unit/p11_reopen P11_FLAGS=$(BUILD)/unit/p11_flags.so \
 		TPM_REOPEN=$(BUILD)/unit/tpm_reopen UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.

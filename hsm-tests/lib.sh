@@ -18,6 +18,7 @@
 #   CHECKER       a prefix for every rasign run, e.g. "valgrind -q --error-exitcode=99"
 #   KEEP_TESTDIR  non-empty: leave the private temp dir behind for debugging
 #   RUN_TIMEOUT   seconds before a hung rasign run is killed (default 60)
+#   RUN_ONLY      a regular expression: run only the tests it matches
 
 set -u
 
@@ -212,6 +213,8 @@ set_faults() {
 run_test() {
 	local name=$1 rc
 	shift
+	# RUN_ONLY=REGEX: run only the tests whose names match (while developing).
+	[ -n "${RUN_ONLY:-}" ] && ! [[ $name =~ $RUN_ONLY ]] && return 0
 	N_TESTS=$((N_TESTS + 1))
 	T=$TESTDIR/t$N_TESTS
 	mkdir -p "$T"

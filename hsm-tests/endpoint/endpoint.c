@@ -122,6 +122,9 @@ handle_normally(struct app *app, const struct reqctx *rc,
 	} else {
 		o->canonical = v->canonical;
 		o->status = 201;
+		/* Less than was asked (or a skewed clock): fault "grant N". */
+		if (rc->fault.kind == EP_FAULT_GRANT)
+			v->duration = rc->fault.arg;
 		o->body = ep_credentials_body(&app->cfg, v, now, o->akid);
 		if (o->body == NULL)
 			set_error(o, 500, "InternalServerException",

@@ -120,12 +120,13 @@ struct ep_verdict {
 /* One line of the --faults file, taken by one request. */
 enum ep_fault_kind {
 	EP_FAULT_OK, EP_FAULT_DELAY, EP_FAULT_STATUS, EP_FAULT_MALFORMED,
-	EP_FAULT_EMPTY_SET, EP_FAULT_MISSING_FIELD, EP_FAULT_DROP
+	EP_FAULT_EMPTY_SET, EP_FAULT_MISSING_FIELD, EP_FAULT_DROP,
+	EP_FAULT_GRANT		/* verified as usual; expires after arg s */
 };
 
 struct ep_fault {
 	enum ep_fault_kind kind;
-	long		   arg;		/* milliseconds or status code */
+	long		   arg;		/* milliseconds, status code, seconds */
 	char		   line[128];	/* as read, for the record */
 };
 

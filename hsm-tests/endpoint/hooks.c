@@ -55,6 +55,10 @@ fault_parse(char *line, struct ep_fault *f)
 	if (strncmp(line, "delay ", 6) == 0 &&
 	    ep_parse_long(line + 6, 0, 600000, &f->arg))
 		f->kind = EP_FAULT_DELAY;
+	/* "grant -5": credentials that expired 5 s ago (a wrong clock). */
+	else if (strncmp(line, "grant ", 6) == 0 &&
+	    ep_parse_long(line + 6, -86400, 43200, &f->arg))
+		f->kind = EP_FAULT_GRANT;
 	else if (strncmp(line, "status ", 7) == 0 &&
 	    ep_parse_long(line + 7, 200, 599, &f->arg))
 		f->kind = EP_FAULT_STATUS;
