@@ -227,7 +227,7 @@ cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	cfg = (struct serve_config){ o.bind, (uint16_t)o.port,
-	    (int)o.hop_limit, role_name(o.role_arn), token };
+	    (int)o.hop_limit, role_name(o.role_arn), token, NULL, NULL };
 	if ((ret = serve_start(&cfg, &srv)) != ERR_OK)
 		goto out;
 	if (o.bind != NULL && strncmp(o.bind, "127.", 4) != 0 &&
