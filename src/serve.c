@@ -18,12 +18,16 @@
  *  - Every answer carries "Connection: close": an answered client holds no
  *    slot. SDKs open one connection per IMDS call anyway.
  *  - libmicrohttpd must keep accepting under a flood, else a client's SYN
- *    waits in a full backlog (the kernel then drops it, a 1 s retry): its
- *    connection limit is kept above max_pending, and both fit in
- *    RLIMIT_NOFILE, whose soft limit serve_start raises toward the hard
- *    one (nothing in this process uses select(), so descriptors above 1024
- *    are safe). Beyond what the descriptors allow, the oldest-first
- *    eviction still bounds what a flood holds, at the cost of latency.
+ *    waits in the kernel's backlog or is dropped there (a 1 s retry). Its
+ *    connection limit (when reached, 0.9.75 stops polling the listening
+ *    socket) is kept above max_pending, so that it never gets there:
+ *    eviction makes room as fast as connections arrive. Both fit in
+ *    RLIMIT_NOFILE, whose soft limit serve_start raises toward the hard one
+ *    (nothing in this process uses select(), so descriptors above 1024 are
+ *    safe). MAX_CONNECTIONS bounds the memory a flood costs (about 10 kB a
+ *    connection); more would not serve a valid client faster: with 1024
+ *    descriptors, 11,100 reconnecting attackers still left PUT-then-GET
+ *    under 20 ms.
  *
  * Eviction is shutdown(2) on the connection's socket, under conn_lock:
  * libmicrohttpd's epoll loop then sees the hang-up and closes it itself
@@ -77,9 +81,8 @@
 /*
  * Connections: at most MAX_CONNECTIONS, fewer if the descriptors do not
  * allow it (FD_RESERVE stay for the credential source: token, TPM, HTTPS).
- * 16384 idle connections cost about 100 MB at most (see the man page).
  */
-#define MAX_CONNECTIONS 16384
+#define MAX_CONNECTIONS 4096
 #define MIN_CONNECTIONS 64
 #define FD_RESERVE 64
 /* A connection's memory pool; requests here are well under 2 KB. */
@@ -263,10 +266,16 @@ put_token(struct serve *s, const struct serve_request *q,
 		    "X-Forwarded-For header", NULL);
 	if (ttl == NULL)
 		ttl = "21600";
+	/*
+	 * Go's strconv.Atoi: a sign and digits, no spaces. The answer echoes
+	 * the TTL as sent, so one longer than its buffer (leading zeros) is
+	 * refused too.
+	 */
 	errno = 0;
 	secs = strtol(ttl, &end, 10);
-	if (*ttl == '\0' || *end != '\0' || errno != 0 || secs < 1 ||
-	    secs > SERVE_MAX_TTL)
+	if ((*ttl != '+' && *ttl != '-' && (*ttl < '0' || *ttl > '9')) ||
+	    *end != '\0' || errno != 0 || secs < 1 || secs > SERVE_MAX_TTL ||
+	    strlen(ttl) >= sizeof(r->ttl))
 		return reply(r, 400, "invalid token TTL", NULL);
 	if (token_new(s, q->now + secs, token) != ERR_OK)
 		return reply(r, 500, "cannot make a token", NULL);
