@@ -102,7 +102,7 @@ t_slow_and_idle() {
 	start_serve
 	LABEL="before the attack" proc_stats
 	base=$FDS
-	timeout -k 5 70 $PY "$HOSTILE" attack "$SERVE_PORT" --slow "$SLOW" \
+	timeout -k 5 70 "$PY" "$HOSTILE" attack "$SERVE_PORT" --slow "$SLOW" \
 		--idle "$IDLE" --seconds 15 >"$T/attack.out" 2>&1 &
 	attacker=$!
 	BG_PIDS="$BG_PIDS $attacker"
@@ -175,7 +175,7 @@ EOF
 t_token_flood() {
 	local flooder
 	start_serve
-	timeout -k 5 60 $PY "$HOSTILE" flood "$SERVE_PORT" --workers 3 --seconds 8 \
+	timeout -k 5 60 "$PY" "$HOSTILE" flood "$SERVE_PORT" --workers 3 --seconds 8 \
 		>"$T/flood.out" 2>&1 &
 	flooder=$!
 	BG_PIDS="$BG_PIDS $flooder"
