@@ -385,11 +385,11 @@ t_reload_wrong_password() {
 # Suspend, as the process sees it: serve is stopped (SIGSTOP) while the
 # credentials it holds expire; a client's request arrives meanwhile; on
 # resume (SIGCONT) that first request gets fresh credentials, not a 503,
-# even though the refresh is slow (1.5 s).
+# even though the refresh is slow (1 s).
 t_resume_first_request() {
 	local akid0 code cpid
 	# 8 s granted (served, with a warning), then a slow refresh.
-	set_faults "grant 8" "delay 1500"
+	set_faults "grant 8" "delay 1000"
 	serve_bg --certificate "$LEAF_EC_P256_CRT" --private-key "$LEAF_EC_P256_P8" \
 		--intermediates "$INTERMEDIATES"
 	[ -z "$SERVE_RC" ] || fail "serve exited $SERVE_RC: $(cat "$SERVE_ERR")"

@@ -30,7 +30,7 @@
 #include "source.h"
 
 /* How long a request waits for a refresh it asked for. */
-#define WAIT_FRESH 5
+#define WAIT_FRESH 2	/* botocore gives IMDS 1 s and ECS 2 s */
 
 static const char usage[] =
 "usage: rasign serve [credential options] [--port PORT] [--bind ADDRESS]\n"
