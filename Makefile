@@ -36,7 +36,7 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/readfile.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/serve.c src/cache.c \
+	src/files.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/serve.c src/cache.c \
 	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
