@@ -49,7 +49,8 @@ LIBSRC = $(filter-out src/main.c src/cmd_%.c,$(SRC))
 OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
-UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile
+UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile \
+	$(BUILD)/unit/test_files
 # Helpers that the shell tests run against real tokens.
 TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen) \
 	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)

@@ -56,13 +56,27 @@ set_blocking(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
+/* f, opened O_NONBLOCK: a regular file (else err), made blocking again. */
+static int
+regular_fd(int f, const char *what, const char *path, int err,
+    struct stat *st)
+{
+	if (fstat(f, st) != 0 || set_blocking(f) != 0)
+		return err_set(err, "cannot open the %s %s: %s", what, path,
+		    strerror(errno));
+	/* What was opened counts, not what was looked at before. */
+	if (!S_ISREG(st->st_mode))
+		return not_regular(what, path, st->st_mode, err);
+	return ERR_OK;
+}
+
 int
 files_open(int dirfd, const char *path, const char *what, int err,
     unsigned flags, int *fd, struct stat *st)
 {
 	struct stat sb, *s = st != NULL ? st : &sb;
 	int nofollow = (flags & FILES_NOFOLLOW) ? O_NOFOLLOW : 0;
-	int f = -1, ret = err;
+	int f, ret;
 
 	*fd = -1;
 	/* Look first, so that a device is never opened (a tape rewinds). */
@@ -77,28 +91,12 @@ files_open(int dirfd, const char *path, const char *what, int err,
 		return err_set(err, "cannot open the %s %s: %s", what, path,
 		    strerror(errno));
 	}
-	if (fstat(f, s) != 0) {
-		ret = err_set(err, "cannot read the %s %s: %s", what, path,
-		    strerror(errno));
-		goto out;
-	}
-	/* What was opened counts, not what was looked at. */
-	if (!S_ISREG(s->st_mode)) {
-		ret = not_regular(what, path, s->st_mode, err);
-		goto out;
-	}
-	if (set_blocking(f) != 0) {
-		ret = err_set(err, "cannot read the %s %s: %s", what, path,
-		    strerror(errno));
-		goto out;
+	if ((ret = regular_fd(f, what, path, err, s)) != ERR_OK) {
+		close(f);
+		return ret;
 	}
 	*fd = f;
-	f = -1;
-	ret = ERR_OK;
-out:
-	if (f >= 0)
-		close(f);
-	return ret;
+	return ERR_OK;
 }
 
 int
@@ -546,7 +544,7 @@ static int
 open_lockable(int dirfd, const char *name, const char *shown,
     const char *what, int err, unsigned flags, int *out, struct stat *st)
 {
-	int fd = -1, ret = err;
+	int fd = -1, ret;
 
 	*out = -1;
 	for (int tries = 0; tries < 3 && fd < 0; tries++) {
@@ -562,32 +560,21 @@ open_lockable(int dirfd, const char *name, const char *shown,
 			ret = err_set(err, "cannot give the new %s %s to its "
 			    "directory's owner: %s", what, shown,
 			    strerror(errno));
-			goto out;
+			close(fd);
+			return ret;
 		}
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
-	if (fd < 0) {
-		ret = err_set(err, "cannot open the %s %s: %s", what, shown,
+	if (fd < 0)
+		return err_set(err, "cannot open the %s %s: %s", what, shown,
 		    errno == ELOOP ? "it is a symbolic link" : strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, st) != 0 || set_blocking(fd) != 0) {
-		ret = err_set(err, "cannot open the %s %s: %s", what, shown,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		ret = not_regular(what, shown, st->st_mode, err);
-		goto out;
+	if ((ret = regular_fd(fd, what, shown, err, st)) != ERR_OK) {
+		close(fd);
+		return ret;
 	}
 	*out = fd;
-	fd = -1;
-	ret = ERR_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return ERR_OK;
 }
 
 static int
