@@ -227,6 +227,18 @@ inherit(int dirfd, int fd)
 
 static int walk(struct walk *, int start, const char *dir, int *out);
 
+/* "cannot use the credentials file P: C: why", C left out when it is P. */
+static int
+walk_error(struct walk *w, const char *shown, int shownlen, int e)
+{
+	if ((size_t)shownlen == strlen(w->path) &&
+	    strncmp(shown, w->path, (size_t)shownlen) == 0)
+		return err_set(w->err, "cannot use the %s %s: %s", w->what,
+		    w->path, strerror(e));
+	return err_set(w->err, "cannot use the %s %s: %.*s: %s", w->what,
+	    w->path, shownlen, shown, strerror(e));
+}
+
 /* The link `name` in dfd, to a directory: *out is that directory. */
 static int
 follow_dir(struct walk *w, int dfd, const char *name, const struct stat *lst,
@@ -248,8 +260,7 @@ follow_dir(struct walk *w, int dfd, const char *name, const struct stat *lst,
 		    "following it", w->what, w->path, shownlen, shown,
 		    (unsigned)lst->st_uid);
 	if ((n = readlinkat(dfd, name, target, sizeof(target) - 1)) < 0)
-		return err_set(w->err, "cannot use the %s %s: %.*s: %s",
-		    w->what, w->path, shownlen, shown, strerror(errno));
+		return walk_error(w, shown, shownlen, errno);
 	target[n] = '\0';
 	/* Nothing is made inside a link's target: mkdir -p would not either. */
 	w->flags &= ~(unsigned)FILES_CREATE;
@@ -258,8 +269,7 @@ follow_dir(struct walk *w, int dfd, const char *name, const struct stat *lst,
 	if (ret != ERR_OK)
 		goto out;
 	if (fstat(fd, &st) != 0) {
-		ret = err_set(w->err, "cannot use the %s %s: %.*s: %s",
-		    w->what, w->path, shownlen, shown, strerror(errno));
+		ret = walk_error(w, shown, shownlen, errno);
 		goto out;
 	}
 	if (!trusted(st.st_uid)) {
@@ -321,8 +331,7 @@ step(struct walk *w, int dfd, const char *name, const char *shown,
 			    out);
 		break;
 	}
-	return err_set(w->err, "cannot use the %s %s: %.*s: %s", w->what,
-	    w->path, shownlen, shown, strerror(e));
+	return walk_error(w, shown, shownlen, e);
 }
 
 /*
