@@ -403,7 +403,12 @@ files_dir(const char *path, const char *what, int err, unsigned flags,
 	    (ret = reopen_dir(&w, pfd, &fd)) != ERR_OK)
 		goto out;
 	if (flags & FILES_PRIVATE) {
-		if (fstat(fd, &st) != 0 || st.st_uid != geteuid()) {
+		if (fstat(fd, &st) != 0) {
+			ret = err_set(err, "cannot use the %s %s: %s", what,
+			    path, strerror(errno));
+			goto out;
+		}
+		if (st.st_uid != geteuid()) {
 			ret = err_set(err, "the %s %s is not yours (owner uid "
 			    "%u)", what, path, (unsigned)st.st_uid);
 			goto out;
