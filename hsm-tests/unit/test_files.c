@@ -24,7 +24,9 @@
 #include "err.h"
 #include "files.h"
 
-static char dir[] = "/tmp/test_files.XXXXXX";
+#define TMPDIR_NAME "test_files"
+#include "tmpdir.h"
+
 
 static void
 path_of(char *buf, size_t len, const char *name)
@@ -237,20 +239,6 @@ test_lock_wait(void **state)
 	close(dfd);
 }
 
-static int
-count_entries(const char *d)
-{
-	DIR *dp = opendir(d);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(dp);
-	while ((e = readdir(dp)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
-			n++;
-	closedir(dp);
-	return n;
-}
 
 static void
 test_replace(void **state)
@@ -280,22 +268,7 @@ test_replace(void **state)
 	close(dfd);
 }
 
-static int
-setup_dir(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) != NULL ? 0 : -1;
-}
 
-static int
-teardown_dir(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 int
 main(void)
