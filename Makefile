@@ -36,7 +36,7 @@ ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/readfile.c src/keyauth.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/schedule.c src/refresher.c src/serve.c src/cache.c \
+	src/files.c src/keyauth.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/schedule.c src/refresher.c src/serve.c src/cache.c \
 	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
@@ -50,7 +50,7 @@ OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile \
-	$(BUILD)/unit/test_schedule
+	$(BUILD)/unit/test_schedule $(BUILD)/unit/test_files
 # Helpers that the shell tests run against real tokens.
 TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen $(BUILD)/unit/p11_flags.so) \
 	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)

@@ -15,7 +15,7 @@
 
 #include "err.h"
 #include "provider.h"
-#include "readfile.h"
+#include "files.h"
 
 struct file_signer {
 	struct signer base;
@@ -187,8 +187,8 @@ file_open(const struct key_request *req, struct signer **out)
 	if ((fs = calloc(1, sizeof(*fs))) == NULL)
 		return ERR_NOMEM;
 	fs->base.provider = &file_provider;
-	if ((ret = readfile(req->key_ref, "private key file", ERR_KEY,
-	    READFILE_MAX, &data, &len)) != ERR_OK)
+	if ((ret = files_read(req->key_ref, "private key file", ERR_KEY,
+	    FILES_MAX, &data, &len)) != ERR_OK)
 		goto out;
 	p = data;
 	if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) != NULL)

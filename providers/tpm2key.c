@@ -19,7 +19,7 @@
 
 #include "err.h"
 #include "provider.h"
-#include "readfile.h"
+#include "files.h"
 #include "tpm2key.h"
 
 #define OID_LOADABLE_KEY "2.23.133.10.1.3"
@@ -80,7 +80,7 @@ tpm2key_is_keyfile(const char *path)
 	size_t len = 0;
 	TSSPRIVKEY *k;
 
-	if (readfile(path, "key file", ERR_KEY, READFILE_MAX, &data, &len) !=
+	if (files_read(path, "key file", ERR_KEY, FILES_MAX, &data, &len) !=
 	    ERR_OK) {
 		err_clear();
 		return false;
@@ -102,7 +102,7 @@ tpm2key_load(const char *path, struct tpm2_keyfile *kf)
 	int ret;
 
 	memset(kf, 0, sizeof(*kf));
-	if ((ret = readfile(path, "TPM key file", ERR_KEY, READFILE_MAX,
+	if ((ret = files_read(path, "TPM key file", ERR_KEY, FILES_MAX,
 	    &data, &len)) != ERR_OK)
 		return ret;
 	ret = ERR_KEY;

@@ -1,20 +1,19 @@
-#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "cache.h"
 #include "err.h"
+#include "files.h"
 #include "log.h"
 #include "x509.h"
 
@@ -35,33 +34,6 @@ cache_dir(char *buf, size_t len)
 	if (base == NULL || snprintf(buf, len, "%s/%s", base, sub) >= (int)len)
 		return -1;
 	return 0;
-}
-
-/* Creates the path's missing directories 0700; the last must be ours alone. */
-static int
-private_dir(char *path)
-{
-	struct stat st;
-	int fd;
-
-	for (char *p = path + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		(void)mkdir(path, 0700);
-		*p = '/';
-	}
-	(void)mkdir(path, 0700);
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) < 0)
-		return -1;
-	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() ||
-	    ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0)) {
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	return fd;
 }
 
 /* The leaf's SHA-256 when it is a file: a new certificate, a new entry. */
@@ -116,52 +88,60 @@ entry_name(const struct options *o, const struct session *s, char out[65])
 int
 cache_open(const struct options *o, const struct session *s, struct cache *c)
 {
-	char dir[4096], lock[80];
+	char dir[4096], lock[80], shown[4200];
 	int ret;
 
 	c->dirfd = c->lockfd = -1;
 	if ((ret = entry_name(o, s, c->name)) != ERR_OK)
 		return ret;
-	if (cache_dir(dir, sizeof(dir)) != 0 ||
-	    (c->dirfd = private_dir(dir)) < 0) {
-		log_warn("not caching: no private cache directory (%s)", dir);
+	if (cache_dir(dir, sizeof(dir)) != 0) {
+		log_warn("not caching: no directory for the cache (neither "
+		    "XDG_RUNTIME_DIR nor HOME is usable)");
+		return ERR_OK;
+	}
+	if (files_dir(dir, "cache directory", ERR_INTERNAL, FILES_CREATE |
+	    FILES_PRIVATE, &c->dirfd) != ERR_OK) {
+		log_warn("not caching: %s", err_message());
+		err_clear();
 		return ERR_OK;
 	}
 	snprintf(lock, sizeof(lock), "%s.lock", c->name);
+	snprintf(shown, sizeof(shown), "%s/%s", dir, lock);
 	/* Held until the entry is fresh: one CreateSession for a crowd. */
-	if ((c->lockfd = openat(c->dirfd, lock, O_RDWR | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) < 0 || flock(c->lockfd, LOCK_EX) != 0) {
-		log_warn("not caching: cannot lock %s/%s: %s", dir, lock,
-		    strerror(errno));
+	if (files_lock(c->dirfd, lock, shown, "cache lock", ERR_INTERNAL,
+	    FILES_CREATE, -1, &c->lockfd, NULL) != ERR_OK) {
+		log_warn("not caching: %s", err_message());
+		err_clear();
 		cache_close(c);
 	}
 	return ERR_OK;
 }
 
-/* An entry we may trust: a regular file of ours that nobody else can read. */
+/*
+ * An entry we may trust: a regular file of ours that nobody else can read.
+ * 1: there is none; -1: there is one we must not use (err_message says why).
+ */
 static int
-read_entry(struct cache *c, char *buf, size_t len, size_t *n)
+read_entry(struct cache *c, uint8_t **buf, size_t *n)
 {
 	struct stat st;
-	ssize_t r;
-	int fd;
+	int fd = -1, ret;
 
-	if ((fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 1 : -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
-	    st.st_size >= (off_t)len) {
+	if (files_open(c->dirfd, c->name, "cache entry", ERR_RESPONSE,
+	    FILES_NOFOLLOW | FILES_MISSING_OK, &fd, &st) != ERR_OK)
+		return -1;
+	if (fd < 0)
+		return 1;
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
 		close(fd);
+		err_set(ERR_RESPONSE, "the cache entry %s is not ours or is "
+		    "readable by others", c->name);
 		return -1;
 	}
-	r = read(fd, buf, len - 1);
+	ret = files_read_fd(fd, c->name, "cache entry", ERR_RESPONSE,
+	    ENTRY_MAX, buf, n);
 	close(fd);
-	if (r < 0)
-		return -1;
-	*n = (size_t)r;
-	buf[*n] = '\0';
-	return 0;
+	return ret == ERR_OK ? 0 : -1;
 }
 
 static int
@@ -201,22 +181,24 @@ parse_entry(const char *buf, size_t n, struct creds *cr)
 int
 cache_get(struct cache *c, long window, struct creds *cr)
 {
-	char buf[ENTRY_MAX];
+	uint8_t *buf = NULL;
 	size_t n = 0;
 	time_t exp;
 	int r, ret = ERR_RESPONSE;
 
 	memset(cr, 0, sizeof(*cr));
-	if (c->dirfd < 0 || (r = read_entry(c, buf, sizeof(buf), &n)) == 1)
+	if (c->dirfd < 0 || (r = read_entry(c, &buf, &n)) == 1)
 		return ERR_RESPONSE;	/* a miss */
-	if (r != 0 || parse_entry(buf, n, cr) != ERR_OK ||
+	if (r != 0) {
+		log_warn("ignoring the cache entry: %s; replacing it",
+		    err_message());
+		goto bad;
+	}
+	if (parse_entry((const char *)buf, n, cr) != ERR_OK ||
 	    creds_expiry(cr, &exp) != ERR_OK) {
-		err_clear();
-		creds_free(cr);
-		log_warn("ignoring the cache entry %s: corrupt, not ours, or "
-		    "readable by others; replacing it", c->name);
-		(void)unlinkat(c->dirfd, c->name, 0);
-		goto out;
+		log_warn("ignoring the cache entry %s: it is corrupt; replacing "
+		    "it", c->name);
+		goto bad;
 	}
 	if (exp - time(NULL) > window) {
 		log_debug("cache hit: %lld s of validity left",
@@ -225,46 +207,34 @@ cache_get(struct cache *c, long window, struct creds *cr)
 	} else {
 		creds_free(cr);
 	}
+	goto out;
+bad:
+	err_clear();
+	creds_free(cr);
+	(void)unlinkat(c->dirfd, c->name, 0);
 out:
-	OPENSSL_cleanse(buf, sizeof(buf));
+	if (buf != NULL)
+		OPENSSL_clear_free(buf, n + 1);
 	return ret;
 }
 
 int
 cache_put(struct cache *c, const struct creds *cr)
 {
-	char tmp[96], *json = NULL;
-	size_t len;
-	int fd = -1, ret = ERR_OK;
+	char *json = NULL;
 
 	if (c->dirfd < 0)
 		return ERR_OK;
 	if (creds_process_json(cr, &json) != ERR_OK)
 		return ERR_NOMEM;
-	len = strlen(json);
-	snprintf(tmp, sizeof(tmp), ".%s.XXXXXX", c->name);
-	/* mkstemp needs a path: the directory is ours, so build it there. */
-	for (int i = 0; i < 10 && fd < 0; i++) {
-		char *x = tmp + strlen(tmp) - 6;
-		unsigned char rnd[6];
-
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			break;
-		for (int k = 0; k < 6; k++)
-			x[k] = "abcdefghijklmnopqrstuvwxyz0123456789"[rnd[k] % 36];
-		fd = openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (files_replace(c->dirfd, c->name, c->name, "cache entry",
+	    ERR_INTERNAL, json, strlen(json), 0600, geteuid(), getegid()) !=
+	    ERR_OK) {
+		log_warn("not caching: %s", err_message());
+		err_clear();
 	}
-	if (fd < 0 || write(fd, json, len) != (ssize_t)len || fsync(fd) != 0 ||
-	    renameat(c->dirfd, tmp, c->dirfd, c->name) != 0) {
-		log_warn("cannot write the cache entry: %s", strerror(errno));
-		if (fd >= 0)
-			(void)unlinkat(c->dirfd, tmp, 0);
-	}
-	if (fd >= 0)
-		close(fd);
 	creds_free_string(json);
-	return ret;
+	return ERR_OK;
 }
 
 void

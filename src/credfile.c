@@ -1,24 +1,20 @@
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "credfile.h"
 #include "err.h"
+#include "files.h"
 
 /* Another update holds the lock for milliseconds; a stuck one is an error. */
 #define LOCK_WAIT_MS 10000
-#define LOCK_POLL_MS 10
 
 /* The three keys, in the order the Go helper appends missing ones. */
 static const char *const keys[3] = {
@@ -344,331 +340,53 @@ out:
 
 /* ---------------------------------------------------------------- the file */
 
-/*
- * The file to replace. A symlinked credentials file (dotfiles kept
- * elsewhere) is followed, as the Go helper's open() did, so that the link
- * survives; anything but a regular file is refused, since renaming over
- * /dev/null (the test harness's setting) or a FIFO would be a disaster.
- */
-static int
-resolve(const char *path, char **target)
-{
-	struct stat st;
-
-	*target = NULL;
-	if (lstat(path, &st) != 0) {
-		if (errno != ENOENT)
-			return err_set(ERR_INTERNAL, "cannot use the credentials "
-			    "file %s: %s", path, strerror(errno));
-		return (*target = strdup(path)) != NULL ? ERR_OK : ERR_NOMEM;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		/*
-		 * Only our own link to our own file: root following a user's
-		 * link would replace whatever file the user pointed it at.
-		 */
-		if (st.st_uid != geteuid())
-			return err_set(ERR_INTERNAL, "the credentials file %s is "
-			    "a symbolic link that is not yours: not following "
-			    "it", path);
-		if ((*target = realpath(path, NULL)) == NULL)
-			return err_set(ERR_INTERNAL, "the credentials file %s is "
-			    "a symbolic link to nowhere: %s", path,
-			    strerror(errno));
-		if (stat(*target, &st) != 0)
-			return err_set(ERR_INTERNAL, "cannot use the credentials "
-			    "file %s: %s", *target, strerror(errno));
-		if (st.st_uid != geteuid())
-			return err_set(ERR_INTERNAL, "the credentials file %s "
-			    "links to %s, which is not yours: not following it",
-			    path, *target);
-	} else if ((*target = strdup(path)) == NULL)
-		return ERR_NOMEM;
-	if (!S_ISREG(st.st_mode))
-		return err_set(ERR_INTERNAL, "the credentials file %s is not a "
-		    "regular file", *target);
-	return ERR_OK;
-}
-
-/* mkdir -p with mode 0700 (the Go helper's 0600 had no search bit). */
-static int
-make_dirs(const char *dir)
-{
-	char *p = NULL, *s, c;
-	int ret = ERR_INTERNAL;
-
-	if (access(dir, F_OK) == 0)
-		return ERR_OK;
-	if ((p = strdup(dir)) == NULL)
-		return ERR_NOMEM;
-	for (s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-			ret = err_set(ERR_INTERNAL, "cannot create the directory "
-			    "%s: %s", p, strerror(errno));
-			goto out;
-		}
-		if ((*s = c) == '\0')
-			break;
-	}
-	ret = ERR_OK;
-out:
-	free(p);
-	return ret;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
+#define WHAT "credentials file"
 
 /*
- * Opens and exclusively locks the file itself (created empty if missing).
- * Why the file and not a PATH.lock beside it: no lock file is left behind
- * in ~/.aws for the SDKs and users to wonder about. The catch is that a
- * writer replaces the inode by rename, so a process that waited on the old
- * inode must notice (the path's inode is no longer the one it holds) and
- * start again on the new one; every writer renames while holding the lock,
- * so once the lock is ours and the inodes agree, nobody else is writing.
+ * The file is found by files_locate: a symbolic link on the way, or the
+ * file itself as a link (dotfiles kept elsewhere), is followed only when
+ * it and what it leads to are ours (or root's), so that root updating a
+ * user's file never writes where the user pointed it. What root creates
+ * for a user (~/.aws, the file) belongs to that user. Anything but a
+ * regular file is refused: renaming over /dev/null (the test harness's
+ * setting) or a FIFO would be a disaster. The lock is on the file itself,
+ * so that no lock file is left in ~/.aws for the SDKs and users to wonder
+ * about; files_lock explains how that survives the rename.
  */
-static int
-lock_file(const char *path, int *out, struct stat *st)
-{
-	struct stat now;
-	long waited = 0;
-	int fd = -1, ret = ERR_INTERNAL;
-
-	*out = -1;
-	for (;;) {
-		/* O_NONBLOCK: a FIFO swapped in must not hang the open. */
-		if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC |
-		    O_NOFOLLOW | O_NONBLOCK, 0600)) < 0) {
-			ret = err_set(ERR_INTERNAL, "cannot open the credentials "
-			    "file %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-			ret = err_set(ERR_INTERNAL, "the credentials file %s is "
-			    "not a regular file", path);
-			goto out;
-		}
-		while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-			if ((errno != EWOULDBLOCK && errno != EINTR) ||
-			    waited >= LOCK_WAIT_MS) {
-				ret = err_set(ERR_INTERNAL, "cannot lock the "
-				    "credentials file %s: %s", path,
-				    errno == EWOULDBLOCK ? "another process "
-				    "holds it" : strerror(errno));
-				goto out;
-			}
-			sleep_ms(LOCK_POLL_MS);
-			waited += LOCK_POLL_MS;
-		}
-		if (stat(path, &now) == 0 && now.st_dev == st->st_dev &&
-		    now.st_ino == st->st_ino)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	*out = fd;
-	fd = -1;
-	ret = ERR_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
-/* The whole file through the locked descriptor, at most CREDFILE_MAX bytes. */
-static int
-read_all(int fd, const char *path, char **buf, size_t *len)
-{
-	size_t cap = 0, got = 0;
-	char *p = NULL;
-	ssize_t n;
-	struct stat st;
-	int ret = ERR_INTERNAL;
-
-	*buf = NULL;
-	*len = 0;
-	if (fstat(fd, &st) != 0 || (size_t)st.st_size > CREDFILE_MAX) {
-		ret = err_set(ERR_INTERNAL, "the credentials file %s is larger "
-		    "than %u bytes: refusing to rewrite it", path,
-		    CREDFILE_MAX);
-		goto out;
-	}
-	/* Room for one byte more than the cap, to see a file that grew. */
-	cap = (size_t)st.st_size + 2;
-	if ((p = OPENSSL_malloc(cap)) == NULL) {
-		ret = ERR_NOMEM;
-		goto out;
-	}
-	while (got < cap - 1) {
-		n = read(fd, p + got, cap - 1 - got);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			ret = err_set(ERR_INTERNAL, "cannot read the credentials "
-			    "file %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got > (size_t)st.st_size) {
-		ret = err_set(ERR_INTERNAL, "the credentials file %s changed "
-		    "while it was read", path);
-		goto out;
-	}
-	p[got] = '\0';
-	*buf = p;
-	*len = got;
-	p = NULL;
-	ret = ERR_OK;
-out:
-	if (p != NULL)
-		OPENSSL_clear_free(p, cap);
-	return ret;
-}
-
-static int
-write_all(int fd, const char *data, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, data, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The directory part of path ("." for a bare name) and the base name. */
-static int
-split(const char *path, char **dir, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-
-	*base = slash != NULL ? slash + 1 : path;
-	if (slash == NULL)
-		*dir = strdup(".");
-	else if (slash == path)
-		*dir = strdup("/");
-	else
-		*dir = strndup(path, (size_t)(slash - path));
-	return *dir != NULL ? ERR_OK : ERR_NOMEM;
-}
-
-/*
- * A crash at any moment leaves either the old file or the new one: the
- * data reaches the disk (fsync) before the rename, and the rename before
- * we report success (fsync of the directory).
- */
-static int
-replace(const char *path, const char *dir, const char *base,
-    const struct stat *old, const char *data, size_t len)
-{
-	char *tmp = NULL;
-	int fd = -1, dfd = -1, ret = ERR_INTERNAL;
-
-	if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
-		tmp = NULL;
-		ret = ERR_NOMEM;
-		goto out;
-	}
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		ret = err_set(ERR_INTERNAL, "cannot create a temporary file in "
-		    "%s: %s", dir, strerror(errno));
-		free(tmp);
-		tmp = NULL;
-		goto out;
-	}
-	/* root updating a user's file must not hand it over to root. */
-	if (fchmod(fd, 0600) != 0 ||
-	    ((old->st_uid != geteuid() || old->st_gid != getegid()) &&
-	    fchown(fd, old->st_uid, old->st_gid) != 0) ||
-	    write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-		ret = err_set(ERR_INTERNAL, "cannot write %s: %s", tmp,
-		    strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		ret = err_set(ERR_INTERNAL, "cannot write %s: %s", tmp,
-		    strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		ret = err_set(ERR_INTERNAL, "cannot replace the credentials "
-		    "file %s: %s", path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	/* Some file systems cannot sync a directory (EINVAL): nothing to do. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (fsync(dfd) != 0 && errno != EINVAL)) {
-		ret = err_set(ERR_INTERNAL, "cannot sync the directory %s: %s",
-		    dir, strerror(errno));
-		goto out;
-	}
-	ret = ERR_OK;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	if (tmp != NULL) {
-		(void)unlink(tmp);
-		free(tmp);
-	}
-	return ret;
-}
-
 int
 credfile_write(const char *path, const char *profile, const struct creds *c)
 {
-	char *target = NULL, *dir = NULL, *old = NULL, *new = NULL;
+	const unsigned flags = FILES_CREATE | FILES_INHERIT;
+	char *name = NULL, *new = NULL;
+	uint8_t *old = NULL;
 	size_t oldlen = 0, newlen = 0;
-	const char *base;
 	struct stat st;
-	int fd = -1, ret = ERR_INTERNAL;
+	int dfd = -1, fd = -1, ret = ERR_INTERNAL;
 
 	if ((ret = check_input(profile, c)) != ERR_OK ||
-	    (ret = resolve(path, &target)) != ERR_OK ||
-	    (ret = split(target, &dir, &base)) != ERR_OK ||
-	    (ret = make_dirs(dir)) != ERR_OK ||
-	    (ret = lock_file(target, &fd, &st)) != ERR_OK ||
-	    (ret = read_all(fd, target, &old, &oldlen)) != ERR_OK ||
-	    (ret = credfile_rewrite(old, oldlen, profile, c, &new, &newlen)) !=
-	    ERR_OK ||
-	    (ret = replace(target, dir, base, &st, new, newlen)) != ERR_OK)
+	    (ret = files_locate(path, WHAT, ERR_INTERNAL, flags, &dfd,
+	    &name)) != ERR_OK ||
+	    (ret = files_lock(dfd, name, path, WHAT, ERR_INTERNAL, flags,
+	    LOCK_WAIT_MS, &fd, &st)) != ERR_OK ||
+	    (ret = files_read_fd(fd, path, WHAT, ERR_INTERNAL, CREDFILE_MAX,
+	    &old, &oldlen)) != ERR_OK ||
+	    (ret = credfile_rewrite((const char *)old, oldlen, profile, c,
+	    &new, &newlen)) != ERR_OK ||
+	    (ret = files_replace(dfd, name, path, WHAT, ERR_INTERNAL, new,
+	    newlen, 0600, st.st_uid, st.st_gid)) != ERR_OK)
 		goto out;
 	ret = ERR_OK;
 out:
 	/* Closing drops the lock, only after the rename. */
 	if (fd >= 0)
 		close(fd);
+	if (dfd >= 0)
+		close(dfd);
 	/* The old text holds the previous credentials, and maybe long-term keys. */
 	if (old != NULL)
 		OPENSSL_clear_free(old, oldlen + 1);
 	if (new != NULL)
 		OPENSSL_clear_free(new, newlen + 1);
-	free(dir);
-	free(target);
+	free(name);
 	return ret;
 }

@@ -33,8 +33,10 @@ int credfile_rewrite(const char *old, size_t len, const char *profile,
 
 /*
  * Rewrites the profile in the file at path under an exclusive lock, by
- * writing a 0600 temporary file beside it and renaming it over the file.
- * A missing file is created, and missing directories with mode 0700.
+ * writing a 0600 temporary file beside it and renaming it over the file
+ * (files.h does the walking, locking and replacing). A missing file is
+ * created, and missing directories with mode 0700, both owned by the
+ * owner of the directory they are made in when root makes them.
  */
 int credfile_write(const char *path, const char *profile,
     const struct creds *c);

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "err.h"
+#include "files.h"
 #include "http.h"
 #include "log.h"
 #include "version.h"
@@ -202,7 +203,10 @@ http_post(const struct http_config *cfg, const char *url,
 	hdrs = tmp;
 	if ((c = curl_easy_init()) == NULL)
 		goto out;
-	if ((ret = setup(c, cfg, url, hdrs, body, &sink, resp, errbuf)) !=
+	/* libcurl would block opening a FIFO: refuse anything but a file. */
+	if ((ret = files_check_regular(cfg->ca_bundle, "AWS_CA_BUNDLE file",
+	    ERR_USAGE)) != ERR_OK ||
+	    (ret = setup(c, cfg, url, hdrs, body, &sink, resp, errbuf)) !=
 	    ERR_OK)
 		goto out;
 	rc = curl_easy_perform(c);

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "err.h"
+#include "files.h"
 #include "secret.h"
 
 void
@@ -68,14 +69,17 @@ out:
 	return ret;
 }
 
+/* A regular file only: a FIFO would hang us (fd: is for pipes). */
 static int
 from_file(const char *path, const char *what, char **out)
 {
+	char desc[128];
 	int fd, ret;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return err_set(ERR_PASSWORD, "cannot open %s source %s: %s",
-		    what, path, strerror(errno));
+	snprintf(desc, sizeof(desc), "%s source", what);
+	if ((ret = files_open(AT_FDCWD, path, desc, ERR_PASSWORD, 0, &fd,
+	    NULL)) != ERR_OK)
+		return ret;
 	ret = read_line_fd(fd, what, out);
 	close(fd);
 	return ret;

@@ -6,7 +6,7 @@
 #include <openssl/bn.h>
 
 #include "err.h"
-#include "readfile.h"
+#include "files.h"
 #include "selector.h"
 #include "x509.h"
 
@@ -52,8 +52,8 @@ parse_json(const char *path, struct selector *s)
 	json_t *root, *e;
 	int ret;
 
-	if ((ret = readfile(path, "cert selector file", ERR_USAGE, 64 * 1024,
-	    &data, &len)) != ERR_OK)
+	if ((ret = files_read(path, "cert selector file", ERR_USAGE,
+	    64 * 1024, &data, &len)) != ERR_OK)
 		return ret;
 	root = json_loadb((const char *)data, len, 0, NULL);
 	OPENSSL_free(data);

@@ -8,7 +8,7 @@
 #include <openssl/pem.h>
 
 #include "err.h"
-#include "readfile.h"
+#include "files.h"
 #include "sigv4x509.h"
 #include "x509.h"
 
@@ -22,7 +22,7 @@ x509_load_cert(const char *path, X509 **out)
 	int ret;
 
 	*out = NULL;
-	if ((ret = readfile(path, "certificate file", ERR_CERT, READFILE_MAX,
+	if ((ret = files_read(path, "certificate file", ERR_CERT, FILES_MAX,
 	    &data, &len)) != ERR_OK)
 		return ret;
 	ret = ERR_CERT;
@@ -65,7 +65,7 @@ x509_load_bundle(const char *path, STACK_OF(X509) **out)
 	int ret;
 
 	*out = NULL;
-	if ((ret = readfile(path, "intermediates file", ERR_CERT, READFILE_MAX,
+	if ((ret = files_read(path, "intermediates file", ERR_CERT, FILES_MAX,
 	    &data, &len)) != ERR_OK)
 		return ret;
 	ret = ERR_NOMEM;

@@ -23,6 +23,9 @@
 #include "creds.h"
 #include "err.h"
 
+#define TMPDIR_NAME "test_credfile"
+#include "tmpdir.h"
+
 /* The Go tests' credentials, and the three lines written from them. */
 #define A "aws_access_key_id = accessKeyId"
 #define S "aws_secret_access_key = secretAccessKey"
@@ -289,8 +292,6 @@ test_path(void **state)
 
 /* ------------------------------------------------------------ the file */
 
-static char dir[] = "/tmp/test_credfile.XXXXXX";
-
 static char *
 slurp(const char *path, size_t *len)
 {
@@ -304,20 +305,6 @@ slurp(const char *path, size_t *len)
 	return buf;
 }
 
-static int
-count_entries(const char *d)
-{
-	DIR *dp = opendir(d);
-	struct dirent *e;
-	int n = 0;
-
-	assert_non_null(dp);
-	while ((e = readdir(dp)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, ".."))
-			n++;
-	closedir(dp);
-	return n;
-}
 
 static void
 test_write_new_dirs(void **state)
@@ -402,22 +389,7 @@ test_write_refusals(void **state)
 	err_clear();
 }
 
-static int
-setup_dir(void **state)
-{
-	(void)state;
-	return mkdtemp(dir) != NULL ? 0 : -1;
-}
 
-static int
-teardown_dir(void **state)
-{
-	char cmd[300];
-
-	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 int
 main(void)
