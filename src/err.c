@@ -10,6 +10,10 @@
 static _Thread_local char msg[4096];
 static _Thread_local int have_msg;
 
+/* The attribute lets -Wformat-nonliteral see that fmt is a checked format. */
+static int vset(int code, int replace, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static int
 vset(int code, int replace, const char *fmt, va_list ap)
 {
