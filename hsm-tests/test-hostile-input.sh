@@ -131,6 +131,28 @@ t_hostile_answer_debug() {
 	grep -q '^rasign: debug: answer: ' "$ERR" || { show_run; fail "no answer in --debug"; }
 }
 
+# A certificate on a token whose subject and label carry escapes: the
+# listing on stdout shows them escaped (the URI percent-encodes the label).
+t_token_names() {
+	local esc
+	esc=$(printf 'evil\033[2J\033]0;t\007name')
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$T/evil.key" -out "$T/evil.der" -outform DER -days 1 \
+		-utf8 -subj "/CN=$esc/O=café" >"$T/req.log" 2>&1 ||
+		{ cat "$T/req.log"; fail "openssl req failed"; }
+	pkcs11-tool --module "$P11_MODULE" --token-label "$MAIN_TOKEN" --login \
+		--pin "$USER_PIN" --write-object "$T/evil.der" --type cert \
+		--id 7e --label "$esc" >"$T/write.log" 2>&1 ||
+		{ cat "$T/write.log"; fail "cannot write the certificate"; }
+	run_rasign read-certificate-data --certificate "pkcs11:token=$MAIN_TOKEN;id=%7e"
+	assert_exit 0
+	cat "$OUT"
+	ERR=$OUT assert_stderr_clean
+	grep -qF 'Subject: CN=evil\x1b[2J\x1b]0\;t\x07name' "$OUT" ||
+		fail "the subject is not shown escaped"
+	grep -qF 'O=café' "$OUT" || fail "the subject's UTF-8 was not kept"
+}
+
 # ---------------------------------------------------------------- secrets
 
 # t_flag_value FIRST_WORDS...: the value of a misspelt or misplaced flag
@@ -289,6 +311,7 @@ t_exec_user_tss2_log() {
 
 run_test "a hostile service message reaches stderr escaped" t_hostile_answer
 run_test "--debug: a hostile answer body reaches stderr escaped" t_hostile_answer_debug
+run_test "read-certificate-data: a token's names are shown escaped" t_token_names
 run_test "misspelt --pkcs8-pass=VALUE: value not echoed, flag suggested" \
 	t_flag_value 'did you mean --pkcs8-password' credential-process \
 	"${FILE_KEY[@]}" --pkcs8-pass=pass:SECRET-9c1e
