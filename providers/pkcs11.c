@@ -657,34 +657,17 @@ digest_info(int md_nid, const uint8_t *dgst, size_t dlen, unsigned char **der,
 	return ok ? ERR_OK : ERR_NOMEM;
 }
 
-/* CKM_ECDSA gives r||s, each half the length; the protocol wants DER. */
-static int
-ecdsa_to_der(const uint8_t *raw, CK_ULONG len, uint8_t *sig, size_t *siglen)
+/* The key's size, from its public half or its certificate; 0 if unknown. */
+static size_t
+key_bytes(const struct p11_signer *ps)
 {
-	ECDSA_SIG *es;
-	BIGNUM *r, *s;
-	unsigned char *p = sig;
-	int n, ret = ERR_DEVICE;
-
-	if (len == 0 || len % 2 != 0 || len > 2 * 66)
-		return err_set(ERR_DEVICE, "the token returned a %lu-byte "
-		    "ECDSA signature, which is not r||s", (unsigned long)len);
-	r = BN_bin2bn(raw, (int)len / 2, NULL);
-	s = BN_bin2bn(raw + len / 2, (int)len / 2, NULL);
-	if ((es = ECDSA_SIG_new()) == NULL || r == NULL || s == NULL ||
-	    !ECDSA_SIG_set0(es, r, s)) {
-		BN_free(r);
-		BN_free(s);
-		ECDSA_SIG_free(es);
-		return ERR_NOMEM;
-	}
-	if ((n = i2d_ECDSA_SIG(es, NULL)) > 0 && (size_t)n <= *siglen &&
-	    i2d_ECDSA_SIG(es, &p) == n) {
-		*siglen = (size_t)n;
-		ret = ERR_OK;
-	}
-	ECDSA_SIG_free(es);
-	return ret;
+	if (ps->pub != NULL)
+		return provider_key_bytes(ps->pub);
+	if (ps->leaf != NULL)
+		return provider_key_bytes(X509_get0_pubkey(ps->leaf));
+	if (ps->req.cert != NULL)
+		return provider_key_bytes(X509_get0_pubkey(ps->req.cert));
+	return 0;
 }
 
 static int
@@ -730,15 +713,9 @@ sign_digest(struct p11_signer *ps, int md_nid, const uint8_t *dgst,
 		    "signature");
 		goto out;
 	}
-	if (ps->key_type == CKK_EC) {
-		ret = ecdsa_to_der(raw, rawlen, sig, siglen);
-	} else if (rawlen > *siglen) {
-		ret = err_set(ERR_DEVICE, "the RSA signature does not fit");
-	} else {
-		memcpy(sig, raw, rawlen);
-		*siglen = rawlen;
-		ret = ERR_OK;
-	}
+	/* CKM_RSA_PKCS and CKM_ECDSA give raw signatures: checked here. */
+	ret = provider_finish_signature(ps->key_type == CKK_EC, key_bytes(ps),
+	    raw, rawlen, sig, siglen);
 out:
 	OPENSSL_free(in);
 	return ret;

@@ -80,6 +80,18 @@ int provider_share_certificate(X509 *leaf, STACK_OF(X509) *chain,
 int provider_public_from_params(const char *type, OSSL_PARAM_BLD *,
     EVP_PKEY **out);
 
+/* A key's modulus (RSA) or group order (EC) length in bytes; 0 if NULL. */
+size_t provider_key_bytes(const EVP_PKEY *pub);
+/*
+ * The one conversion of a device's raw signature (raw, rawlen) into what
+ * the protocol carries (sig, *siglen: room in, length out; sig must not
+ * overlap raw): RSA is left-padded with zeros to keybytes; ECDSA must be
+ * r||s of exactly keybytes each (odd or short lengths are refused) and
+ * becomes DER. keybytes 0: unknown, checked more loosely.
+ */
+int provider_finish_signature(bool ec, size_t keybytes, const uint8_t *raw,
+    size_t rawlen, uint8_t *sig, size_t *siglen);
+
 /* The dispatchers: the only callers of the table. */
 const struct provider *provider_find(const char *key_ref);
 int signer_open(const struct key_request *, struct signer **);

@@ -1,6 +1,8 @@
 /* The backends, in the order they are asked to claim a key reference. */
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 
 #include "err.h"
@@ -61,6 +63,82 @@ signer_sign_digest(struct signer *s, int md_nid, const uint8_t *dgst,
     size_t dlen, uint8_t *sig, size_t *siglen)
 {
 	return s->provider->sign_digest(s, md_nid, dgst, dlen, sig, siglen);
+}
+
+size_t
+provider_key_bytes(const EVP_PKEY *pub)
+{
+	int bits = pub != NULL ? EVP_PKEY_get_bits(pub) : 0;
+
+	return bits > 0 ? ((size_t)bits + 7) / 8 : 0;
+}
+
+/* ECDSA_SIG from r||s, DER-encoded into sig. */
+static int
+ecdsa_der(const uint8_t *raw, size_t half, uint8_t *sig, size_t *siglen)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, (int)half, NULL);
+	BIGNUM *s = BN_bin2bn(raw + half, (int)half, NULL);
+	unsigned char *p = sig;
+	int n, ret = ERR_NOMEM;
+
+	if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+		BN_free(r);
+		BN_free(s);
+		goto out;
+	}
+	if (BN_is_zero(r) || BN_is_zero(s)) {
+		ret = err_set(ERR_DEVICE, "the device returned an ECDSA "
+		    "signature with r or s zero");
+		goto out;
+	}
+	if ((n = i2d_ECDSA_SIG(es, NULL)) <= 0 || (size_t)n > *siglen ||
+	    i2d_ECDSA_SIG(es, &p) != n) {
+		ret = err_set(ERR_INTERNAL, "the ECDSA signature does not fit");
+		goto out;
+	}
+	*siglen = (size_t)n;
+	ret = ERR_OK;
+out:
+	ECDSA_SIG_free(es);
+	return ret;
+}
+
+/*
+ * A token's answer is checked as OpenSSH checks it (ssh-pkcs11.c). Some
+ * tokens drop an RSA signature's leading zero bytes, and a verifier must
+ * refuse a signature shorter than the modulus (RFC 8017 §8.2.2 step 1):
+ * pad it. A short or odd ECDSA r||s cannot be split right: refuse it.
+ */
+int
+provider_finish_signature(bool ec, size_t keybytes, const uint8_t *raw,
+    size_t rawlen, uint8_t *sig, size_t *siglen)
+{
+	size_t half = rawlen / 2;
+
+	if (!ec) {
+		if (keybytes == 0)
+			keybytes = rawlen;	/* modulus unknown: as given */
+		if (rawlen == 0 || rawlen > keybytes)
+			return err_set(ERR_DEVICE, "the device returned a "
+			    "%zu-byte RSA signature for a %zu-byte modulus",
+			    rawlen, keybytes);
+		if (keybytes > *siglen)
+			return err_set(ERR_INTERNAL, "the RSA signature does "
+			    "not fit");
+		memmove(sig + (keybytes - rawlen), raw, rawlen);
+		memset(sig, 0, keybytes - rawlen);
+		*siglen = keybytes;
+		return ERR_OK;
+	}
+	/* Order unknown: P-256's 2 x 32 bytes is the least we take. */
+	if (rawlen % 2 != 0 || (keybytes != 0 && half != keybytes) ||
+	    (keybytes == 0 && (half < 32 || half > 66)))
+		return err_set(ERR_DEVICE, "the device returned a %zu-byte "
+		    "ECDSA signature, which is not r||s of %zu-byte numbers",
+		    rawlen, keybytes);
+	return ecdsa_der(raw, half, sig, siglen);
 }
 
 void

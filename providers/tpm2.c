@@ -122,12 +122,7 @@ connect_tpm(struct tpm2_signer *ts)
 
 	if (conf == NULL)
 		conf = tcti_from_env(envbuf, sizeof(envbuf));
-	/*
-	 * tpm2-tss logs its own WARNING/ERROR lines to stderr; the one line
-	 * we print says it better. TSS2_LOG set by the user still wins.
-	 */
-	if (!log_debug_enabled())
-		(void)setenv("TSS2_LOG", "all+NONE", 0);
+	/* tpm2-tss's own log lines: quieted by log_init(), never here. */
 	for (size_t i = 0; ; i++) {
 		const char *c = conf != NULL ? conf : fallbacks[i];
 
@@ -532,28 +527,28 @@ tpm_hash(int md_nid)
 	return TPM2_ALG_NULL;
 }
 
+/*
+ * The TPM gives r and s apart, each possibly without leading zero bytes:
+ * r||s of the order's length, for the one conversion in registry.c.
+ */
 static int
-ecdsa_der(const TPMS_SIGNATURE_ECC *e, uint8_t *sig, size_t *siglen)
+ecdsa_der(const struct tpm2_signer *ts, const TPMS_SIGNATURE_ECC *e,
+    uint8_t *sig, size_t *siglen)
 {
-	ECDSA_SIG *es = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(e->signatureR.buffer, e->signatureR.size, NULL);
-	BIGNUM *s = BN_bin2bn(e->signatureS.buffer, e->signatureS.size, NULL);
-	unsigned char *p = sig;
-	int n, ret = ERR_NOMEM;
+	size_t n = provider_key_bytes(ts->pkey);
+	uint8_t raw[2 * sizeof(e->signatureR.buffer)];
 
-	if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
-		BN_free(r);
-		BN_free(s);
-		goto out;
-	}
-	if ((n = i2d_ECDSA_SIG(es, NULL)) > 0 && (size_t)n <= *siglen &&
-	    i2d_ECDSA_SIG(es, &p) == n) {
-		*siglen = (size_t)n;
-		ret = ERR_OK;
-	}
-out:
-	ECDSA_SIG_free(es);
-	return ret;
+	if (n == 0 || n > sizeof(e->signatureR.buffer) ||
+	    e->signatureR.size > n || e->signatureS.size > n)
+		return err_set(ERR_DEVICE, "the TPM returned an ECDSA signature "
+		    "with %u- and %u-byte numbers for a %zu-byte key",
+		    e->signatureR.size, e->signatureS.size, n);
+	memset(raw, 0, 2 * n);
+	memcpy(raw + n - e->signatureR.size, e->signatureR.buffer,
+	    e->signatureR.size);
+	memcpy(raw + 2 * n - e->signatureS.size, e->signatureS.buffer,
+	    e->signatureS.size);
+	return provider_finish_signature(true, n, raw, 2 * n, sig, siglen);
 }
 
 static int
@@ -590,17 +585,12 @@ sign_once(struct tpm2_signer *ts, int md_nid, const uint8_t *dgst,
 	if (*rc != TSS2_RC_SUCCESS)
 		return tpm_err(*rc, "TPM signature failed");
 	if (out->sigAlg == TPM2_ALG_RSASSA) {
-		if (out->signature.rsassa.sig.size > *siglen) {
-			ret = err_set(ERR_DEVICE, "the TPM's signature does not "
-			    "fit");
-		} else {
-			memcpy(sig, out->signature.rsassa.sig.buffer,
-			    out->signature.rsassa.sig.size);
-			*siglen = out->signature.rsassa.sig.size;
-			ret = ERR_OK;
-		}
+		ret = provider_finish_signature(false,
+		    provider_key_bytes(ts->pkey),
+		    out->signature.rsassa.sig.buffer,
+		    out->signature.rsassa.sig.size, sig, siglen);
 	} else if (out->sigAlg == TPM2_ALG_ECDSA) {
-		ret = ecdsa_der(&out->signature.ecdsa, sig, siglen);
+		ret = ecdsa_der(ts, &out->signature.ecdsa, sig, siglen);
 	} else {
 		ret = err_set(ERR_KEY, "the TPM key signs with scheme 0x%x, not "
 		    "RSASSA or ECDSA", out->sigAlg);

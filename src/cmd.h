@@ -13,4 +13,7 @@ int cmd_exec(int argc, char **argv);
 /* Prints the error recorded for `code` as one line and returns the exit code. */
 int cmd_fail(int code);
 
+/* Gives back the core file size limit main() lowered, for exec's command. */
+void cmd_restore_limits(void);
+
 #endif

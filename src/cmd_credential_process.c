@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,13 +129,10 @@ cmd_credential_process(int argc, char **argv)
 	struct options o;
 	struct session s = { 0 };
 	struct creds c = { 0 };
-	struct rlimit no_core = { 0, 0 };
 	char *text = NULL;
 	bool env;
 	int ret;
 
-	/* Nothing that held a key or credentials may land in a core file. */
-	(void)setrlimit(RLIMIT_CORE, &no_core);
 	if ((ret = options_parse(&o, CMD_CREDENTIAL_PROCESS,
 	    "credential-process", usage, argc, argv)) < 0)
 		return EXIT_OK;	/* --help */

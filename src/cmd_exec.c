@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -18,6 +17,7 @@
 #include "cmd.h"
 #include "creds.h"
 #include "err.h"
+#include "log.h"
 #include "options.h"
 #include "source.h"
 
@@ -93,8 +93,9 @@ build_env(const struct creds *c, char *vars[NSET], char ***out)
 		n++;
 	if ((env = calloc(n + NSET + 1, sizeof(env[0]))) == NULL)
 		return ERR_NOMEM;
+	/* Nor what rasign set for itself (log_init's TSS2_LOG). */
 	for (size_t i = 0; i < n; i++)
-		if (!is_replaced(environ[i]))
+		if (!is_replaced(environ[i]) && !log_env_ours(environ[i]))
 			env[k++] = environ[i];
 	for (int i = 0; i < NSET; i++) {
 		size_t len = strlen(set_names[i]) + strlen(values[i]) + 2;
@@ -121,13 +122,10 @@ cmd_exec(int argc, char **argv)
 	struct options o;
 	struct source src;
 	struct creds c = { 0 };
-	struct rlimit saved, no_core = { 0, 0 };
 	char *vars[NSET] = { NULL }, **env = NULL, **cmd;
-	int have_limit, have_src = 0, ret, saved_errno;
+	int have_src = 0, ret, saved_errno;
 
-	/* No core file while we hold a key; the command gets the old limit. */
-	have_limit = getrlimit(RLIMIT_CORE, &saved) == 0;
-	(void)setrlimit(RLIMIT_CORE, &no_core);
+	/* main() lowered the core limit while we hold a key: see below. */
 	if ((ret = options_parse(&o, CMD_EXEC, "exec", usage, argc, argv)) < 0)
 		return EXIT_OK;	/* --help */
 	if (ret == ERR_OK && o.argc < 1)
@@ -151,16 +149,15 @@ cmd_exec(int argc, char **argv)
 	if ((ret = build_env(&c, vars, &env)) != ERR_OK)
 		goto out;
 	creds_free(&c);
-	if (have_limit)
-		(void)setrlimit(RLIMIT_CORE, &saved);
+	/* The command gets the core limit it would have had without us. */
+	cmd_restore_limits();
 	fflush(NULL);
 	/* execvpe: PATH is looked up in our environment, which is the same. */
 	execvpe(cmd[0], cmd, env);
 	saved_errno = errno;
 	free_vars(vars);
 	free(env);
-	fprintf(stderr, "rasign: cannot run %s: %s\n", cmd[0],
-	    strerror(saved_errno));
+	log_error("cannot run %s: %s", cmd[0], strerror(saved_errno));
 	return EXIT_CANNOT_EXEC;
 out:
 	free_vars(vars);

@@ -79,7 +79,7 @@ print_one(void *arg, X509 *x, const char *uri)
 	struct listing *l = arg;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char subj[512], iss[512], *hex = NULL;
+	char subj[512], iss[512], esubj[2048], eiss[2048], *hex = NULL;
 	BIGNUM *bn;
 	const char *h;
 
@@ -94,6 +94,9 @@ print_one(void *arg, X509 *x, const char *uri)
 		return ERR_NOMEM;
 	x509_name_string(X509_get_subject_name(x), subj, sizeof(subj));
 	x509_name_string(X509_get_issuer_name(x), iss, sizeof(iss));
+	/* Names from a token are outside text, and stdout is a terminal here. */
+	log_escape(esubj, sizeof(esubj), subj, sizeof(subj));
+	log_escape(eiss, sizeof(eiss), iss, sizeof(iss));
 	if (l->count++ == 0)
 		fputs("Matching identities\n", stdout);
 	printf("%d) Hex Fingerprint: ", l->count);
@@ -103,7 +106,7 @@ print_one(void *arg, X509 *x, const char *uri)
 	for (h = hex; h[0] == '0' && h[1] != '\0'; h++)
 		;
 	printf("\nSubject: %s\nIssuer: %s\nSerial Number: %s\nURI: %s\n\n",
-	    subj, iss, h, uri);
+	    esubj, eiss, h, uri);
 	OPENSSL_free(hex);
 	return ERR_OK;
 }

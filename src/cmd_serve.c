@@ -13,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -126,7 +124,6 @@ print_start(const struct serve_config *cfg, uint16_t port,
 int
 cmd_serve(int argc, char **argv)
 {
-	struct rlimit no_core = { 0, 0 };
 	struct serve_config cfg;
 	struct source src = { 0 };
 	struct refresher r = { 0 };
@@ -135,9 +132,6 @@ cmd_serve(int argc, char **argv)
 	char *token = NULL;
 	int ret;
 
-	/* A long-lived holder of credentials: no core, no ptrace dumps. */
-	(void)setrlimit(RLIMIT_CORE, &no_core);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if ((ret = options_parse(&o, CMD_SERVE, "serve", usage, argc,
 	    argv)) < 0)
 		return EXIT_OK;	/* --help */

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -98,7 +97,6 @@ int
 cmd_sign_string(int argc, char **argv)
 {
 	const char *format, *digest;
-	struct rlimit no_core = { 0, 0 };
 	struct identity id = { 0 };
 	struct options o;
 	EVP_PKEY *pub = NULL;
@@ -108,7 +106,6 @@ cmd_sign_string(int argc, char **argv)
 	unsigned dlen = 0;
 	int ret;
 
-	(void)setrlimit(RLIMIT_CORE, &no_core);
 	if ((ret = options_parse(&o, CMD_SIGN_STRING, "sign-string", usage, argc,
 	    argv)) < 0)
 		return EXIT_OK;	/* --help */

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -90,14 +88,10 @@ cmd_update(int argc, char **argv)
 	struct source src;
 	struct refresher r = { 0 };
 	struct target t;
-	struct rlimit no_core = { 0, 0 };
 	bool have_src = false;
 	char *path = NULL;
 	int ret = ERR_INTERNAL;
 
-	/* Long-running and holding keys: no core file, no ptrace by peers. */
-	(void)setrlimit(RLIMIT_CORE, &no_core);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if ((ret = options_parse(&o, CMD_UPDATE, "update", usage, argc,
 	    argv)) < 0)
 		return EXIT_OK;	/* --help */

@@ -5,21 +5,29 @@
 #include <openssl/err.h>
 
 #include "err.h"
+#include "log.h"
 
 /* Room for a list of candidate URIs in an ambiguity error. */
 static _Thread_local char msg[4096];
 static _Thread_local int have_msg;
 
+/* The attribute lets -Wformat-nonliteral see that fmt is a checked format. */
+static int vset(int code, int replace, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static int
 vset(int code, int replace, const char *fmt, va_list ap)
 {
+	char raw[sizeof(msg)];
+
 	if (have_msg && !replace)
 		return code;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* One line per failure: a newline from a library must not split it. */
-	for (char *p = msg; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	/*
+	 * Escaped when recorded, so that no caller can print it raw: one line
+	 * per failure, and no terminal control from a server or a token.
+	 */
+	log_escape(msg, sizeof(msg), raw, sizeof(raw));
 	have_msg = 1;
 	return code;
 }

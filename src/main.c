@@ -2,35 +2,90 @@
  * rasign: IAM Roles Anywhere credentials from keys that never leave their
  * file, token or TPM. A drop-in for AWS's aws_signing_helper.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "cmd.h"
 #include "err.h"
+#include "log.h"
 
 static const struct command {
 	const char *name;
 	int (*run)(int, char **);
+	/*
+	 * Not ptrace-able, no dumps: long-running modes, and every mode that
+	 * may log in to a token or read a key (PIN, key and session secrets
+	 * in memory).
+	 */
+	bool nondumpable;
 	const char *summary;
 } commands[] = {
-	{ "credential-process", cmd_credential_process,
+	{ "credential-process", cmd_credential_process, true,
 	    "print credentials for the AWS SDKs' credential_process" },
-	{ "serve", cmd_serve,
+	{ "serve", cmd_serve, true,
 	    "serve credentials on a local IMDSv2 and ECS endpoint" },
-	{ "update", cmd_update,
+	{ "update", cmd_update, true,
 	    "keep a profile of the shared credentials file fresh" },
-	{ "exec", cmd_exec, "run a command with credentials in its environment" },
-	{ "sign-string", cmd_sign_string,
+	{ "exec", cmd_exec, true,
+	    "run a command with credentials in its environment" },
+	{ "sign-string", cmd_sign_string, true,
 	    "sign a fixed test string with the key" },
-	{ "read-certificate-data", cmd_read_certificate_data,
+	{ "read-certificate-data", cmd_read_certificate_data, true,
 	    "show a certificate, or list those a pkcs11: URI matches" },
-	{ "version", cmd_version, "print the version" },
+	{ "version", cmd_version, false, "print the version" },
 };
+
+/* The core file size limit we were started with, for a command we exec. */
+static struct rlimit core_limit;
+static bool have_core_limit;
+
+/*
+ * One start for every subcommand, before it parses anything (OpenSSH's
+ * sanitise_stdfd and platform_disable_tracing):
+ * - fds 0-2 open, on /dev/null if they were closed, so that no file we
+ *   open (a credentials file, a token's socket) becomes stdout or stderr;
+ * - no core file: the soft limit goes to 0 (the hard one stays, so exec
+ *   can give the user's limit back to its command);
+ * - not dumpable for modes that hold secrets: no core either way, and
+ *   other processes of the same user cannot ptrace or read our memory.
+ */
+static void
+harden(const struct command *c)	/* NULL: not a subcommand */
+{
+	struct rlimit none;
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(EXIT_INTERNAL);	/* nowhere to say why */
+	if (getrlimit(RLIMIT_CORE, &core_limit) == 0) {
+		have_core_limit = true;
+		none = core_limit;
+		none.rlim_cur = 0;
+		(void)setrlimit(RLIMIT_CORE, &none);
+	}
+	if (c != NULL && c->nondumpable)
+		(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+void
+cmd_restore_limits(void)
+{
+	if (have_core_limit)
+		(void)setrlimit(RLIMIT_CORE, &core_limit);
+}
 
 static void
 usage(FILE *f)
@@ -48,8 +103,7 @@ cmd_fail(int code)
 {
 	const char *msg = err_message();
 
-	fprintf(stderr, "rasign: %s\n", msg != NULL ? msg :
-	    err_strerror(code));
+	log_error("%s", msg != NULL ? msg : err_strerror(code));
 	return err_exit_code(code);
 }
 
@@ -69,26 +123,29 @@ wiping_free(void *p)
 int
 main(int argc, char **argv)
 {
-	const char *name;
-	int ret;
+	const struct command *c = NULL;
+	const char *name = argc > 1 ? argv[1] : "";
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			c = &commands[i];
+	harden(c);
+	if (argc < 2 || strcmp(name, "--help") == 0 ||
+	    strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (strcmp(argv[1], "--version") == 0)
+	if (strcmp(name, "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
-	name = argv[1];
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(name, commands[i].name) != 0)
-			continue;
-		json_set_alloc_funcs(malloc, wiping_free);
-		/* libcurl starts on first use (http.c): a cache hit never needs it. */
-		ret = commands[i].run(argc - 1, argv + 1);
-		return ret;
+	if (c == NULL) {
+		/* An option's value is never echoed: it may be a password. */
+		log_error("unknown command \"%.*s\"; run 'rasign --help' for "
+		    "the list", (int)strcspn(name, "="), name);
+		return EXIT_USAGE;
 	}
-	fprintf(stderr, "rasign: unknown command \"%s\"; run 'rasign --help' "
-	    "for the list\n", name);
-	return EXIT_USAGE;
+	/* Before anything could load tpm2-tss: see log_init. */
+	log_init();
+	json_set_alloc_funcs(malloc, wiping_free);
+	/* libcurl starts on first use (http.c): a cache hit never needs it. */
+	return c->run(argc - 1, argv + 1);
 }

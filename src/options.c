@@ -94,6 +94,7 @@ static const char *const exclusive[][2] = {
 	{ "reuse-pin", "pkcs11-context-pin" },
 };
 
+/* Errors name the flag, never its value: that may be a misplaced password. */
 static int
 parse_bool(const char *name, const char *arg, bool *out)
 {
@@ -105,8 +106,8 @@ parse_bool(const char *name, const char *arg, bool *out)
 		*out = false;
 		return ERR_OK;
 	}
-	return err_set(ERR_USAGE, "--%s takes no value, or =true or =false; "
-	    "got \"%s\"", name, arg);
+	return err_set(ERR_USAGE, "--%s takes no value, or =true or =false",
+	    name);
 }
 
 /* Decimal only: the Go helper's octal reading of "010" surprises (spec §14.2 #19). */
@@ -119,11 +120,10 @@ parse_int(const struct optdef *d, const char *arg, long *out)
 	errno = 0;
 	v = strtol(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || errno != 0)
-		return err_set(ERR_USAGE, "--%s needs a whole number, not \"%s\"",
-		    d->name, arg);
+		return err_set(ERR_USAGE, "--%s needs a whole number", d->name);
 	if (d->max > d->min && (v < d->min || v > d->max))
-		return err_set(ERR_USAGE, "--%s must be between %ld and %ld, "
-		    "not %ld", d->name, d->min, d->max, v);
+		return err_set(ERR_USAGE, "--%s must be between %ld and %ld",
+		    d->name, d->min, d->max);
 	*out = v;
 	return ERR_OK;
 }
@@ -146,22 +146,44 @@ take_secret(char *arg, char **out)
 	return ERR_OK;
 }
 
-/* A PIN in a pkcs11: URI leaves argv at once; the key's URI wins. */
+/*
+ * Every pin-value in a pkcs11: URI leaves argv at once, so that none stays
+ * in /proc/PID/cmdline or reaches a message. Of several in one URI the
+ * first is used; of a PIN in both URIs, the key's.
+ */
 static int
 take_uri_pin(struct options *o, char *uri)
 {
-	char *pin = NULL;
+	size_t len = strlen(uri), left;
+	char *pin = NULL, *more = NULL, *p;
 	int ret;
 
-	if ((ret = secret_take_uri_pin(uri, &pin)) != ERR_OK || pin == NULL)
-		return ret;
-	if (o->uri_pin != NULL && uri == o->certificate)
-		secret_free(pin);
-	else {
+	if ((ret = secret_take_uri_pin(uri, &pin)) != ERR_OK)
+		goto out;
+	while ((ret = secret_take_uri_pin(uri, &more)) == ERR_OK &&
+	    more != NULL) {
+		secret_free(more);
+		more = NULL;
+	}
+	if (ret != ERR_OK)
+		goto out;
+	if (pin != NULL && (o->uri_pin == NULL || uri != o->certificate)) {
 		secret_free(o->uri_pin);
 		o->uri_pin = pin;
+		pin = NULL;
 	}
-	return ERR_OK;
+out:
+	/* One in the path part, refused above, loses its value too. */
+	while ((p = strstr(uri, "pin-value=")) != NULL)
+		OPENSSL_cleanse(p, strcspn(p, ";?&"));
+	/*
+	 * Cutting moved the URI's tail left: the bytes beyond its new end
+	 * held copies of it, and of any later PIN.
+	 */
+	if ((left = strlen(uri)) < len)
+		OPENSSL_cleanse(uri + left, len - left);
+	secret_free(pin);
+	return ret;
 }
 
 static int
@@ -203,16 +225,109 @@ check_exclusive(const bool *given)
 	return ERR_OK;
 }
 
-static int
-bad_option(int c, const char *cmdname, char **argv)
+/* Levenshtein distance of two short option names; 99 when too long. */
+static size_t
+distance(const char *a, size_t alen, const char *b)
 {
-	const char *arg = argv[optind - 1];
+	size_t row[64], blen = strlen(b), i, j, diag, up;
 
-	/* getopt leaves the offending word at optind - 1 in both cases. */
+	if (alen >= 63 || blen >= 63)
+		return 99;
+	for (j = 0; j <= blen; j++)
+		row[j] = j;
+	for (i = 1; i <= alen; i++) {
+		diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= blen; j++) {
+			up = row[j];
+			row[j] = a[i - 1] == b[j - 1] ? diag : 1 + (diag < up ?
+			    (diag < row[j - 1] ? diag : row[j - 1]) :
+			    (up < row[j - 1] ? up : row[j - 1]));
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+/*
+ * An unknown or misspelt flag, named without its value (for
+ * "--pkcs8-pass=pass:SECRET" that would print the password), with the
+ * closest flag this subcommand has: one the word begins, or one at most
+ * two edits away.
+ */
+static int
+unknown_flag(const char *word, const struct option *lopts, unsigned cmd,
+    const char *cmdname)
+{
+	const char *name = word + strspn(word, "-"), *best = NULL;
+	size_t len = strcspn(name, "="), d, bestd = 3, i;
+
+	for (i = 0; lopts[i].name != NULL; i++) {
+		if (len == 0)
+			break;
+		d = strncmp(lopts[i].name, name, len) == 0 ? 0 :
+		    distance(name, len, lopts[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = lopts[i].name;
+		}
+	}
+	if (best != NULL)
+		return err_set(ERR_USAGE, "unknown flag --%.*s; did you mean "
+		    "--%s? See 'rasign %s --help'", (int)len, name, best,
+		    cmdname);
+	for (i = 0; i < NOPTS; i++)
+		if (strlen(optdefs[i].name) == len &&
+		    strncmp(optdefs[i].name, name, len) == 0 &&
+		    (optdefs[i].cmds & cmd) == 0)
+			return err_set(ERR_USAGE, "unknown flag --%.*s: %s does "
+			    "not take it; see 'rasign %s --help'", (int)len,
+			    name, cmdname, cmdname);
+	return err_set(ERR_USAGE, "unknown flag --%.*s; see 'rasign %s --help'",
+	    (int)len, name, cmdname);
+}
+
+static int
+bad_option(int c, const struct option *lopts, unsigned cmd,
+    const char *cmdname, const char *word)
+{
+	/* -xSECRET: only the letter, the rest may be a value. */
+	if (strncmp(word, "--", 2) != 0)
+		return err_set(ERR_USAGE, "unknown flag -%c; see 'rasign %s "
+		    "--help'", optopt > ' ' && optopt < 0x7f ? optopt : '?',
+		    cmdname);
 	if (c == ':')
-		return err_set(ERR_USAGE, "flag %s needs a value", arg);
-	return err_set(ERR_USAGE, "unknown flag %s; see 'rasign %s --help'",
-	    arg, cmdname);
+		return err_set(ERR_USAGE, "flag %.*s needs a value",
+		    (int)strcspn(word, "="), word);
+	return unknown_flag(word, lopts, cmd, cmdname);
+}
+
+/*
+ * A word after the options where none is taken: not echoed, since it is
+ * often a value given to a flag that takes none ("--reuse-pin 1234").
+ */
+static int
+stray_argument(const struct options *o, int argc, char **argv,
+    const char *cmdname)
+{
+	const char *prev = argv[argc - o->argc - 1], *name;
+	size_t len, i;
+
+	if (argc - o->argc < 2 || strncmp(prev, "--", 2) != 0 ||
+	    strcmp(prev, "--") == 0)
+		return err_set(ERR_USAGE, "unexpected argument after the "
+		    "options; %s takes none, see 'rasign %s --help'", cmdname,
+		    cmdname);
+	name = prev + 2;
+	len = strcspn(name, "=");
+	for (i = 0; i < NOPTS; i++)
+		if (optdefs[i].kind == BOOL && strlen(optdefs[i].name) == len &&
+		    strncmp(optdefs[i].name, name, len) == 0)
+			return err_set(ERR_USAGE, "unexpected argument after "
+			    "--%s, which takes no value (or =true or =false); "
+			    "see 'rasign %s --help'", optdefs[i].name, cmdname);
+	return err_set(ERR_USAGE, "unexpected argument after --%.*s; see "
+	    "'rasign %s --help'", (int)len, name, cmdname);
 }
 
 /* The word names the option in full: "--name" or "--name=value". */
@@ -255,27 +370,30 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	lopts[n] = (struct option){ NULL, 0, NULL, 0 };
 
 	opterr = 0;
-	optind = 1;
+	/* 0, not 1: glibc then also forgets a half-read "-xyz" of a last run. */
+	optind = 0;
 	/*
 	 * "+": stop at the first non-option, so `exec -- cmd -x` keeps -x;
 	 * ":": report a missing value apart from an unknown flag.
 	 */
 	for (;;) {
-		int at = optind, li = -1;
+		int at = optind > 0 ? optind : 1, li = -1;
 
 		if ((c = getopt_long(argc, argv, "+:h", lopts, &li)) == -1)
 			break;
 		/* getopt_long takes "--prof" for "--profile-arn": pflag does not. */
 		if (li >= 0 && !spelled_out(argv[at], lopts[li].name))
-			return err_set(ERR_USAGE, "unknown flag %s; see 'rasign "
-			    "%s --help'", argv[at], cmdname);
+			return unknown_flag(argv[at], lopts, cmd, cmdname);
 		if (c == 'h') {
 			fputs(usage, stdout);
 			options_free(o);
 			return -1;
 		}
+		/* getopt leaves the offending word at optind - 1, or at `at`
+		 * while it is still inside a cluster of short flags. */
 		if (c == '?' || c == ':')
-			return bad_option(c, cmdname, argv);
+			return bad_option(c, lopts, cmd, cmdname,
+			    argv[optind > at ? optind - 1 : at]);
 		if ((ret = store(o, &optdefs[idx[c]], optarg)) != ERR_OK)
 			return ret;
 		given[idx[c]] = true;
@@ -287,8 +405,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	o->argv = argv + optind;
 	/* Only exec runs a command; elsewhere a stray word is a mistake. */
 	if (cmd != CMD_EXEC && o->argc > 0)
-		return err_set(ERR_USAGE, "unexpected argument \"%.100s\"; see "
-		    "'rasign %s --help'", o->argv[0], cmdname);
+		return stray_argument(o, argc, argv, cmdname);
 	return ERR_OK;
 }
 

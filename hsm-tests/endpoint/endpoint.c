@@ -62,6 +62,8 @@ static bool
 fault_answer(struct app *app, const struct ep_fault *f, time_t now,
     struct ep_outcome *o)
 {
+	json_t *j;
+
 	switch (f->kind) {
 	case EP_FAULT_STATUS:
 		if (f->arg == 429)
@@ -91,6 +93,22 @@ fault_answer(struct app *app, const struct ep_fault *f, time_t now,
 	case EP_FAULT_MISSING_FIELD:
 		o->status = 201;
 		o->body = ep_missing_field_body(&app->cfg, now, o->akid);
+		return true;
+	case EP_FAULT_HOSTILE:
+		/*
+		 * A 403 whose __type and message try to drive the terminal:
+		 * ESC sequences (colour, title, clear screen), BEL, CR, DEL,
+		 * a C1 CSI (U+009B) and a bidi override, beside UTF-8 text
+		 * ("café", "日本") that must come through intact.
+		 */
+		o->status = 403;
+		j = json_pack("{s:s,s:s}",
+		    "__type", "com.amazon#Access\x1b[31mDenied\x07",
+		    "message", "caf\xc3\xa9 \x1b]0;pwned\x07 \x1b[2J\rfake "
+		    "line\x7f \xc2\x9b" "6n \xe2\x80\xae" "evil \xe6\x97\xa5\xe6"
+		    "\x9c\xac \x1b[0m\x08\x0b\x0c end");
+		o->body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
 		return true;
 	default:
 		return false;

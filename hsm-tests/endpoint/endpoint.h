@@ -121,7 +121,8 @@ struct ep_verdict {
 enum ep_fault_kind {
 	EP_FAULT_OK, EP_FAULT_DELAY, EP_FAULT_STATUS, EP_FAULT_MALFORMED,
 	EP_FAULT_EMPTY_SET, EP_FAULT_MISSING_FIELD, EP_FAULT_DROP,
-	EP_FAULT_GRANT		/* verified as usual; expires after arg s */
+	EP_FAULT_GRANT,		/* verified as usual; expires after arg s */
+	EP_FAULT_HOSTILE
 };
 
 struct ep_fault {

@@ -36,6 +36,7 @@ fault_parse(char *line, struct ep_fault *f)
 		{ "empty-set", EP_FAULT_EMPTY_SET },
 		{ "missing-field", EP_FAULT_MISSING_FIELD },
 		{ "drop", EP_FAULT_DROP },
+		{ "hostile", EP_FAULT_HOSTILE },
 	};
 	size_t	n = strlen(line), i;
 

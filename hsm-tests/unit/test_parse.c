@@ -14,9 +14,16 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "creds.h"
 #include "err.h"
+#include "log.h"
 #include "options.h"
+#include "provider.h"
 #include "secret.h"
 #include "session.h"
 #include "sigv4x509.h"
@@ -204,7 +211,9 @@ test_options(void **state)
 	assert_int_equal(parse(&o, "--port 5"), ERR_USAGE);	/* serve only */
 	/* Only exec takes arguments; ranges come from the option table. */
 	assert_int_equal(parse(&o, "--debug stray"), ERR_USAGE);
-	assert_non_null(strstr(err_message(), "unexpected argument \"stray\""));
+	assert_non_null(strstr(err_message(), "unexpected argument after "
+	    "--debug, which takes no value"));
+	assert_null(strstr(err_message(), "stray"));
 	assert_int_equal(parse(&o, "--timeout 0"), ERR_USAGE);
 	assert_non_null(strstr(err_message(), "--timeout must be between 1 "
 	    "and 3600"));
@@ -453,6 +462,313 @@ test_name_string(void **state)
 	X509_NAME_free(n);
 }
 
+/* ------------------------------------------------- hostile input (issue 10) */
+
+/* Misspelt flags and stray words: the flag is named, its value never. */
+static void
+test_flag_values_not_echoed(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *want;	/* in the message */
+	} cases[] = {
+		{ "--pkcs8-pass=pass:SECRET", "did you mean --pkcs8-password?" },
+		{ "--pkcs8-passwrd=pass:SECRET", "did you mean --pkcs8-password?" },
+		{ "--pkcs8-pass pass:SECRET", "unknown flag --pkcs8-pass;" },
+		{ "--pkcs11-pn=SECRET", "did you mean --pkcs11-pin?" },
+		{ "--tpm-key-pasword=SECRET", "did you mean --tpm-key-password?" },
+		{ "--port=SECRET", "credential-process does not take it" },
+		{ "--zzzzzzzzzz=SECRET", "unknown flag --zzzzzzzzzz;" },
+		{ "-xSECRET", "unknown flag -x;" },
+		{ "--reuse-pin SECRET", "after --reuse-pin, which takes no value" },
+		{ "--debug=SECRET", "--debug takes no value" },
+		{ "--timeout=SECRET", "--timeout needs a whole number" },
+		{ "--timeout 99999", "--timeout must be between 1 and 3600" },
+		{ "--certificate c SECRET", "unexpected argument after the options" },
+		{ "-- SECRET", "unexpected argument after the options" },
+	};
+	struct options o;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(&o, cases[i].line) != ERR_USAGE)
+			fail_msg("case %zu (%s): accepted", i, cases[i].line);
+		if (strstr(err_message(), cases[i].want) == NULL)
+			fail_msg("case %zu (%s): \"%s\" lacks \"%s\"", i,
+			    cases[i].line, err_message(), cases[i].want);
+		if (strstr(err_message(), "SECRET") != NULL ||
+		    strstr(err_message(), "99999") != NULL)
+			fail_msg("case %zu: the value is echoed: %s", i,
+			    err_message());
+		options_free(&o);
+	}
+}
+
+/* Every pin-value leaves argv, also later ones and their stale copies. */
+static void
+test_every_uri_pin_wiped(void **state)
+{
+	static const struct {
+		const char *cert;	/* --certificate */
+		const char *key;	/* --private-key, or NULL */
+		int ret;
+		const char *uri_pin;	/* the PIN used */
+		const char *left;	/* --certificate after parsing */
+	} cases[] = {
+		{ "pkcs11:token=t;object=o?pin-value=1111", NULL, ERR_OK,
+		    "1111", "pkcs11:token=t;object=o" },
+		{ "pkcs11:token=t?pin-value=1111&module-name=m&pin-value=2222",
+		    NULL, ERR_OK, "1111", "pkcs11:token=t?module-name=m" },
+		{ "pkcs11:token=t?pin-value=1111&pin-value=2222&pin-value=3333",
+		    NULL, ERR_OK, "1111", "pkcs11:token=t" },
+		{ "pkcs11:token=t?pin-value=1111", "pkcs11:token=t;type=private"
+		    "?pin-value=2222&pin-value=3333", ERR_OK, "2222",
+		    "pkcs11:token=t" },
+		/* Not allowed in the path part: refused, and wiped all the same. */
+		{ "pkcs11:token=t;pin-value=1111?pin-value=2222", NULL,
+		    ERR_USAGE, NULL, NULL },
+	};
+	static const char *const pins[] = { "1111", "2222", "3333" };
+	char cert[256], key[256], a0[] = "credential-process",
+	    a1[] = "--certificate", a3[] = "--private-key";
+	struct options o;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { a0, a1, cert, a3, key, NULL };
+		int argc = cases[i].key != NULL ? 5 : 3;
+
+		memset(cert, 'x', sizeof(cert));
+		memset(key, 'x', sizeof(key));
+		snprintf(cert, sizeof(cert), "%s", cases[i].cert);
+		snprintf(key, sizeof(key), "%s", cases[i].key ? cases[i].key :
+		    "");
+		err_clear();
+		if (options_parse(&o, CMD_CREDENTIAL_PROCESS, "x", "", argc,
+		    argv) != cases[i].ret)
+			fail_msg("case %zu: %s", i, err_message());
+		/* The whole of both words as they were laid out, NULs too. */
+		for (size_t k = 0; k < sizeof(pins) / sizeof(pins[0]); k++)
+			if (memmem(cert, sizeof(cert), pins[k], 4) != NULL ||
+			    memmem(key, sizeof(key), pins[k], 4) != NULL ||
+			    (err_message() != NULL &&
+			    strstr(err_message(), pins[k]) != NULL))
+				fail_msg("case %zu: PIN %s left", i, pins[k]);
+		if (cases[i].ret == ERR_OK) {
+			assert_string_equal(o.uri_pin, cases[i].uri_pin);
+			assert_string_equal(cert, cases[i].left);
+		}
+		options_free(&o);
+	}
+}
+
+/* What reaches stderr: UTF-8 kept, controls escaped, cut between characters. */
+static void
+test_log_escape(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t room;
+		const char *out;
+	} cases[] = {
+		{ "plain text", 64, "plain text" },
+		{ "a\x1b[31mb", 64, "a\\x1b[31mb" },
+		{ "x\ny\rz\tw", 64, "x y z w" },
+		{ "\x07\x08\x7f", 64, "\\x07\\x08\\x7f" },
+		{ "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91", 64,
+		    "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x91" },
+		{ "\xc2\x9b" "6n", 64, "\\xc2\\x9b" "6n" },	/* C1 CSI */
+		{ "\xe2\x80\xae" "abc", 64, "\\xe2\\x80\\xae" "abc" },	/* RLO */
+		{ "\xff\xfe", 64, "\\xff\\xfe" },
+		{ "\xc3", 64, "\\xc3" },			/* cut sequence */
+		{ "\xc0\xaf", 64, "\\xc0\\xaf" },		/* overlong '/' */
+		{ "\xed\xa0\x80", 64, "\\xed\\xa0\\x80" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", 64, "\\xf4\\x90\\x80\\x80" },	/* > U+10FFFF */
+		{ "ab\x1b" "cd", 6, "ab" },	/* no half escape */
+		{ "a\xc3\xa9", 3, "a" },	/* no half character */
+		{ "abc", 1, "" },
+	};
+	char out[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(out, 'Z', sizeof(out));
+		log_escape(out, cases[i].room, cases[i].in, strlen(cases[i].in));
+		if (strcmp(out, cases[i].out) != 0)
+			fail_msg("case %zu: \"%s\", want \"%s\"", i, out,
+			    cases[i].out);
+	}
+	/* Recorded messages are escaped when set: no caller prints them raw. */
+	err_clear();
+	err_set(ERR_REJECTED, "service said %s", "\x1b]0;title\x07!");
+	assert_string_equal(err_message(), "service said \\x1b]0;title\\x07!");
+	err_clear();
+}
+
+/* Byte-level cases of the one raw-signature conversion. */
+static void
+test_finish_signature_table(void **state)
+{
+	static const struct {
+		bool ec;
+		size_t keybytes, rawlen, room;
+		int ret;
+		size_t outlen;		/* RSA: padded length */
+	} cases[] = {
+		{ false, 4, 4, 16, ERR_OK, 4 },
+		{ false, 4, 2, 16, ERR_OK, 4 },		/* padded */
+		{ false, 4, 1, 16, ERR_OK, 4 },
+		{ false, 4, 5, 16, ERR_DEVICE, 0 },	/* longer than n */
+		{ false, 4, 0, 16, ERR_DEVICE, 0 },
+		{ false, 0, 3, 16, ERR_OK, 3 },		/* modulus unknown */
+		{ false, 4, 2, 3, ERR_INTERNAL, 0 },	/* no room */
+		{ true, 32, 64, 128, ERR_OK, 0 },
+		{ true, 32, 63, 128, ERR_DEVICE, 0 },	/* odd */
+		{ true, 32, 65, 128, ERR_DEVICE, 0 },
+		{ true, 32, 62, 128, ERR_DEVICE, 0 },	/* short */
+		{ true, 32, 66, 128, ERR_DEVICE, 0 },	/* long */
+		{ true, 32, 0, 128, ERR_DEVICE, 0 },
+		{ true, 66, 132, 160, ERR_OK, 0 },	/* P-521 */
+		{ true, 66, 130, 160, ERR_DEVICE, 0 },
+		{ true, 0, 64, 128, ERR_OK, 0 },	/* order unknown */
+		{ true, 0, 2, 128, ERR_DEVICE, 0 },
+		{ true, 0, 134, 160, ERR_DEVICE, 0 },
+		{ true, 32, 64, 8, ERR_INTERNAL, 0 },	/* no room for DER */
+	};
+	uint8_t raw[160], sig[160];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t siglen = cases[i].room;
+		int ret;
+
+		for (size_t k = 0; k < sizeof(raw); k++)
+			raw[k] = (uint8_t)(0x41 + k);
+		err_clear();
+		ret = provider_finish_signature(cases[i].ec, cases[i].keybytes,
+		    raw, cases[i].rawlen, sig, &siglen);
+		if (ret != cases[i].ret)
+			fail_msg("case %zu: %d, want %d (%s)", i, ret,
+			    cases[i].ret, err_message() ? err_message() : "");
+		if (ret != ERR_OK)
+			continue;
+		if (!cases[i].ec) {
+			size_t pad = cases[i].outlen - cases[i].rawlen;
+
+			assert_int_equal(siglen, cases[i].outlen);
+			for (size_t k = 0; k < pad; k++)
+				assert_int_equal(sig[k], 0);
+			assert_memory_equal(sig + pad, raw, cases[i].rawlen);
+		} else {
+			const unsigned char *p = sig;
+			ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)siglen);
+			uint8_t back[160];
+			size_t half = cases[i].rawlen / 2;
+
+			assert_non_null(es);
+			assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), back,
+			    (int)half), (int)half);
+			assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es),
+			    back + half, (int)half), (int)half);
+			assert_memory_equal(back, raw, cases[i].rawlen);
+			ECDSA_SIG_free(es);
+		}
+	}
+	/* r = 0 is no signature. */
+	memset(raw, 0, 32);
+	{
+		size_t siglen = sizeof(sig);
+
+		assert_int_equal(provider_finish_signature(true, 32, raw, 64,
+		    sig, &siglen), ERR_DEVICE);
+	}
+}
+
+/*
+ * Real keys: a signature made by OpenSSL, taken apart as a token gives it
+ * (r||s with leading zeros; RSA without its leading zero bytes), must
+ * verify after the conversion.
+ */
+static void
+test_finish_signature_verifies(void **state)
+{
+	static const struct {
+		const char *type, *param;
+		size_t bytes;
+	} keys[] = {
+		{ "EC", "P-256", 32 }, { "EC", "P-384", 48 },
+		{ "EC", "P-521", 66 }, { "RSA", NULL, 256 },
+	};
+	uint8_t dgst[32], der[600], raw[600], sig[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		EVP_PKEY *pk = keys[i].param ? EVP_PKEY_Q_keygen(NULL, NULL,
+		    "EC", keys[i].param) : EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+		    (size_t)2048);
+		bool ec = keys[i].param != NULL;
+		EVP_PKEY_CTX *ctx;
+		size_t derlen = sizeof(der), rawlen, siglen = sizeof(sig), n;
+
+		assert_non_null(pk);
+		n = provider_key_bytes(pk);
+		assert_int_equal(n, keys[i].bytes);
+		for (int tries = 0; tries < 64; tries++) {
+			assert_int_equal(RAND_bytes(dgst, sizeof(dgst)), 1);
+			ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+			assert_non_null(ctx);
+			derlen = sizeof(der);
+			assert_int_equal(EVP_PKEY_sign_init(ctx), 1);
+			if (!ec)
+				assert_int_equal(EVP_PKEY_CTX_set_signature_md(
+				    ctx, EVP_sha256()), 1);
+			assert_int_equal(EVP_PKEY_sign(ctx, der, &derlen, dgst,
+			    sizeof(dgst)), 1);
+			EVP_PKEY_CTX_free(ctx);
+			if (ec) {
+				const unsigned char *p = der;
+				ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p,
+				    (long)derlen);
+
+				assert_non_null(es);
+				BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int)n);
+				BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + n,
+				    (int)n);
+				ECDSA_SIG_free(es);
+				rawlen = 2 * n;
+				break;
+			}
+			/* A token that drops the leading zero byte. */
+			rawlen = derlen;
+			memcpy(raw, der, derlen);
+			if (der[0] == 0) {
+				rawlen = derlen - 1;
+				memmove(raw, der + 1, rawlen);
+				break;
+			}
+		}
+		siglen = sizeof(sig);
+		assert_int_equal(provider_finish_signature(ec, n, raw, rawlen,
+		    sig, &siglen), ERR_OK);
+		ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+		assert_non_null(ctx);
+		assert_int_equal(EVP_PKEY_verify_init(ctx), 1);
+		if (!ec)
+			assert_int_equal(EVP_PKEY_CTX_set_signature_md(ctx,
+			    EVP_sha256()), 1);
+		if (EVP_PKEY_verify(ctx, sig, siglen, dgst, sizeof(dgst)) != 1)
+			fail_msg("%s %s: the converted signature does not "
+			    "verify", keys[i].type, keys[i].param ?
+			    keys[i].param : "2048");
+		EVP_PKEY_CTX_free(ctx);
+		/* One byte short of r||s, or a byte more than the modulus. */
+		siglen = sizeof(sig);
+		assert_int_equal(provider_finish_signature(ec, n, raw,
+		    ec ? 2 * n - 2 : n + 1, sig, &siglen), ERR_DEVICE);
+		EVP_PKEY_free(pk);
+	}
+}
+
 int
 main(void)
 {
@@ -468,6 +784,11 @@ main(void)
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_authorization_format),
 		cmocka_unit_test(test_name_string),
+		cmocka_unit_test(test_flag_values_not_echoed),
+		cmocka_unit_test(test_every_uri_pin_wiped),
+		cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_finish_signature_table),
+		cmocka_unit_test(test_finish_signature_verifies),
 	};
 
 	return cmocka_run_group_tests_name("parsers and checks", tests, NULL,
