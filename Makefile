@@ -4,6 +4,8 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 PKG_CONFIG ?= pkg-config
 SANITIZE ?=
+# A prefix for every rasign run of the tests: make check CHECKER=valgrind
+CHECKER ?=
 BUILD ?= $(if $(SANITIZE),build-asan,build)
 
 WITH_PKCS11 ?= 1
@@ -17,6 +19,7 @@ LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
 	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev
 DEB_TEST = openssl ca-certificates mandoc python3 util-linux bsdutils procps curl awscli systemd \
+	valgrind \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
 	swtpm swtpm-tools tpm2-tools tpm2-openssl
 DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
@@ -119,7 +122,8 @@ $(BUILD)/unit/p11_flags.so: hsm-tests/unit/p11_flags.c
 check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
 		P11_REOPEN=$(BUILD)/unit/p11_reopen P11_FLAGS=$(BUILD)/unit/p11_flags.so \
-		TPM_REOPEN=$(BUILD)/unit/tpm_reopen UNIT_TESTS="$(UNIT_TESTS)" bash hsm-tests/run-all.sh
+		TPM_REOPEN=$(BUILD)/unit/tpm_reopen UNIT_TESTS="$(UNIT_TESTS)" \
+		CHECKER="$(CHECKER)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.
 demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint

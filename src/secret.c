@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "err.h"
+#include "log.h"
 #include "files.h"
 #include "secret.h"
 
@@ -125,6 +126,7 @@ int
 secret_prompt(const char *prompt, char **out)
 {
 	struct termios old, noecho;
+	char shown[1024];
 	int fd, ret = ERR_PASSWORD, restore = 0;
 
 	*out = NULL;
@@ -137,7 +139,9 @@ secret_prompt(const char *prompt, char **out)
 		noecho.c_lflag |= ECHONL;
 		restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
 	}
-	if (dprintf(fd, "%s: ", prompt) < 0) {
+	/* The prompt names a token label or key path: outside text. */
+	log_escape(shown, sizeof(shown), prompt, strlen(prompt));
+	if (dprintf(fd, "%s: ", shown) < 0) {
 		ret = err_set(ERR_PASSWORD, "cannot write to the terminal: %s",
 		    strerror(errno));
 		goto out;
