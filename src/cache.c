@@ -164,8 +164,8 @@ read_entry(struct cache *c, char *buf, size_t len, size_t *n)
 	return 0;
 }
 
-static int
-parse_entry(const char *buf, size_t n, struct creds *cr)
+int
+cache_parse_entry(const char *buf, size_t n, struct creds *cr)
 {
 	static const char *const keys[] = { "AccessKeyId", "SecretAccessKey",
 	    "SessionToken", "Expiration" };
@@ -209,7 +209,7 @@ cache_get(struct cache *c, long window, struct creds *cr)
 	memset(cr, 0, sizeof(*cr));
 	if (c->dirfd < 0 || (r = read_entry(c, buf, sizeof(buf), &n)) == 1)
 		return ERR_RESPONSE;	/* a miss */
-	if (r != 0 || parse_entry(buf, n, cr) != ERR_OK ||
+	if (r != 0 || cache_parse_entry(buf, n, cr) != ERR_OK ||
 	    creds_expiry(cr, &exp) != ERR_OK) {
 		err_clear();
 		creds_free(cr);

@@ -163,7 +163,7 @@ hexval(int c)
 int
 secret_take_uri_pin(char *uri, char **pin)
 {
-	char *q, *attr, *end, *out;
+	char *q, *attr, *end, *out, *next;
 	size_t len, i, j = 0;
 	int hi, lo;
 
@@ -182,6 +182,11 @@ secret_take_uri_pin(char *uri, char **pin)
 	}
 	if (*attr == '\0')
 		return ERR_OK;
+	/* A second pin-value would stay in argv and reach p11-kit. */
+	for (next = end; *next == '&'; next += 1 + strcspn(next + 1, "&"))
+		if (strncmp(next + 1, "pin-value=", 10) == 0)
+			return err_set(ERR_USAGE, "pin-value is given twice in "
+			    "a pkcs11: URI");
 	len = (size_t)(end - attr) - 10;
 	if ((out = OPENSSL_malloc(len + 1)) == NULL)
 		return ERR_NOMEM;
