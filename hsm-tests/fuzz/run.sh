@@ -5,6 +5,7 @@
 # at a time and niced. Stops at the first crash and says where it is.
 #   FUZZ_BIN   the libFuzzer binaries (build-fuzz/libfuzzer)
 #   FUZZ_WORK  corpus copies and crash files (build-fuzz/work)
+#   FUZZ_RUNS  also stop after this many executions (default: time only)
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 : "${FUZZ_BIN:=build-fuzz/libfuzzer}" "${FUZZ_WORK:=build-fuzz/work}"
@@ -16,12 +17,13 @@ for name in "$@"; do
 	crashes=$FUZZ_WORK/$name/crashes
 	mkdir -p "$corpus" "$crashes"
 	cp -n hsm-tests/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null
-	dict=()
-	[ -f hsm-tests/fuzz/"$name".dict ] && dict=(-dict=hsm-tests/fuzz/"$name".dict)
+	opts=()
+	[ -n "${FUZZ_RUNS:-}" ] && opts+=(-runs="$FUZZ_RUNS")
+	[ -f hsm-tests/fuzz/"$name".dict ] && opts+=(-dict=hsm-tests/fuzz/"$name".dict)
 	echo "== fuzz $name for ${FUZZ_SECONDS}s"
 	# -timeout: a unit slower than 25 s is a finding (a hang), not a wait.
 	nice -n 10 "$FUZZ_BIN/$name" -max_total_time="$FUZZ_SECONDS" \
-		-timeout=25 -print_final_stats=1 "${dict[@]}" \
+		-timeout=25 -print_final_stats=1 "${opts[@]}" \
 		-artifact_prefix="$crashes/" "$corpus" \
 		>"$FUZZ_WORK/$name/log" 2>&1
 	rc=$?
