@@ -6,7 +6,9 @@ PKG_CONFIG ?= pkg-config
 SANITIZE ?=
 # A prefix for every rasign run of the tests: make check CHECKER=valgrind
 CHECKER ?=
-BUILD ?= $(if $(SANITIZE),build-asan,build)
+# FUZZ=1: the library built with clang for libFuzzer (see `make fuzz`).
+FUZZ ?=
+BUILD ?= $(if $(FUZZ),build-fuzz,$(if $(SANITIZE),build-asan,build))
 
 WITH_PKCS11 ?= 1
 WITH_TPM2 ?= 1
@@ -22,14 +24,24 @@ DEB_TEST = openssl ca-certificates mandoc python3 util-linux bsdutils procps cur
 	valgrind \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
 	swtpm swtpm-tools tpm2-tools tpm2-openssl
-DEB_PKGS = $(DEB_BUILD) $(DEB_TEST)
+# libFuzzer comes with clang's runtime libraries (`make fuzz`).
+DEB_FUZZ = clang libclang-rt-14-dev
+DEB_PKGS = $(DEB_BUILD) $(DEB_TEST) $(DEB_FUZZ)
 # Only for `make bench` (installed by bench-deps, not by deps).
 DEB_BENCH = hyperfine wrk time curl
 
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 DEFS = -std=c11 -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
-ifneq ($(SANITIZE),)
+ifneq ($(FUZZ),)
+CC = clang
+# clang's -Wformat=2 also flags vsnprintf(fmt, ap) in err.c's printf-like
+# helper, which gcc accepts; its callers are format-checked already.
+WARN += -Wno-format-nonliteral
+CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+else ifneq ($(SANITIZE),)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -83,6 +95,11 @@ LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile \
 	$(BUILD)/unit/test_schedule $(BUILD)/unit/test_files
+# One fuzz target per hsm-tests/fuzz/fuzz_NAME.c, each with its seed corpus
+# in hsm-tests/fuzz/corpus/NAME/ and an optional dictionary NAME.dict.
+FUZZ_NAMES = $(patsubst hsm-tests/fuzz/fuzz_%.c,%,$(wildcard hsm-tests/fuzz/fuzz_*.c))
+# The same targets as plain programs (driver.c for main), for make check.
+FUZZ_DRIVERS = $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 # Helpers that the shell tests run against real tokens.
 TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen $(BUILD)/unit/p11_flags.so) \
 	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)
@@ -118,12 +135,21 @@ $(BUILD)/unit/p11_flags.so: hsm-tests/unit/p11_flags.c
 	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -shared -fPIC \
 		$$($(PKG_CONFIG) --cflags p11-kit-1) -o $@ $< -ldl
 
+$(BUILD)/fuzz/%: hsm-tests/fuzz/fuzz_%.c hsm-tests/fuzz/driver.c \
+		$(wildcard hsm-tests/fuzz/*.h) $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ihsm-tests/fuzz $(LDFLAGS) \
+		$$($(PKG_CONFIG) --cflags $(LIBS_CORE) | sed 's/-I/-isystem /g') \
+		-o $@ $< hsm-tests/fuzz/driver.c $(LIBOBJ) \
+		$$($(PKG_CONFIG) --libs $(LIBS_CORE))
+
 # The tests: unit tests, then end to end against the local endpoint.
-check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) lint
+check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) \
+		$(FUZZ_DRIVERS) lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
 		P11_REOPEN=$(BUILD)/unit/p11_reopen P11_FLAGS=$(BUILD)/unit/p11_flags.so \
-		TPM_REOPEN=$(BUILD)/unit/tpm_reopen UNIT_TESTS="$(UNIT_TESTS)" \
-		CHECKER="$(CHECKER)" bash hsm-tests/run-all.sh
+		FUZZ_DRIVERS=$(BUILD)/fuzz TPM_REOPEN=$(BUILD)/unit/tpm_reopen \
+		UNIT_TESTS="$(UNIT_TESTS)" CHECKER="$(CHECKER)" bash hsm-tests/run-all.sh
 
 # The main job end to end: credentials from the embedded local endpoint.
 demo: deps $(BUILD)/rasign $(BUILD)/ra-endpoint
@@ -150,6 +176,27 @@ $(BUILD)/bench/floor: bench/floor.c $(LIBOBJ)
 $(BUILD)/bench/noop: bench/noop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DEFS) $(WARN) $(CFLAGS) $(LDFLAGS) -o $@ bench/noop.c
+
+# Fuzzing: every target built with libFuzzer, ASan and UBSan (clang), the
+# library's objects in build-fuzz/, then each run for FUZZ_SECONDS on a copy
+# of its corpus. Fails on the first crash and says where the input is.
+.PHONY: fuzz fuzz-build
+FUZZ_SECONDS ?= 60
+FUZZ_BINS = $(FUZZ_NAMES:%=$(BUILD)/libfuzzer/%)
+
+fuzz: deps
+	$(MAKE) FUZZ=1 fuzz-build
+	FUZZ_BIN=build-fuzz/libfuzzer FUZZ_WORK=build-fuzz/work \
+		FUZZ_SECONDS=$(FUZZ_SECONDS) bash hsm-tests/fuzz/run.sh $(FUZZ_NAMES)
+
+fuzz-build: $(FUZZ_BINS)
+
+$(BUILD)/libfuzzer/%: hsm-tests/fuzz/fuzz_%.c \
+		$(wildcard hsm-tests/fuzz/*.h) $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ihsm-tests/fuzz $(LDFLAGS) \
+		$$($(PKG_CONFIG) --cflags $(LIBS_CORE) | sed 's/-I/-isystem /g') \
+		-o $@ $< $(LIBOBJ) $$($(PKG_CONFIG) --libs $(LIBS_CORE))
 
 bench-deps:
 	@$(call install_missing,$(DEB_BENCH))
@@ -182,7 +229,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 .PHONY: print-harden
 print-harden:

@@ -154,6 +154,40 @@ setup_pki() {
 	export AWS_CA_BUNDLE=$TLS_CA
 }
 
+# setup_tokens: fresh SoftHSM tokens in the private directory (tests log in
+# with wrong PINs and add objects), their testvars sourced, SOFTHSM2_CONF
+# exported (softhsm2 registers itself with p11-kit; this names our tokens).
+setup_tokens() {
+	bash softhsm-fixtures/make-tokens.sh "$TESTDIR/tokens" "$FIXTURES_DIR" \
+		>"$TESTDIR/make-tokens.log" 2>&1 ||
+		bail_out "make-tokens.sh failed: $(tail -n 3 "$TESTDIR/make-tokens.log")"
+	# shellcheck disable=SC1091
+	. "$TESTDIR/tokens/testvars"
+	export SOFTHSM2_CONF
+}
+
+# setup_tpm: fresh TPM keys and a swtpm in the private directory, started
+# here and stopped on every way out of the script (also when a test
+# restarted it: swtpm.sh finds it by the pid file). Sets TCTI (swtpm_stop
+# unsets TPM_TCTI).
+setup_tpm() {
+	bash softhsm-fixtures/make-tpm-keys.sh "$TESTDIR/tpm" "$FIXTURES_DIR" \
+		>"$TESTDIR/make-tpm-keys.log" 2>&1 ||
+		bail_out "make-tpm-keys.sh failed: $(tail -n 3 "$TESTDIR/make-tpm-keys.log")"
+	# shellcheck disable=SC1091
+	. "$TESTDIR/tpm/testvars"
+	# shellcheck source=softhsm-fixtures/swtpm.sh
+	. "$TPM_SWTPM_SH"
+	on_cleanup tpm_cleanup
+	swtpm_start "$TPM_STATE" >"$TESTDIR/swtpm-start.log" 2>&1 ||
+		bail_out "swtpm does not start: $(tail -n 3 "$TESTDIR/swtpm-start.log")"
+	TCTI=$TPM_TCTI
+}
+
+tpm_cleanup() {
+	swtpm_stop "$TPM_STATE" >/dev/null 2>&1
+}
+
 # start_endpoint NAME TLS_CERT TLS_KEY [extra ra-endpoint args]
 # Starts one ra-endpoint on an ephemeral port in $TESTDIR/NAME and sets
 # NAME_PORT, NAME_URL, NAME_RECORD, NAME_FAULTS.

@@ -23,26 +23,8 @@ require_tool openssl setsid timeout "$PY" softhsm2-util pkcs11-tool p11tool \
 unset TSS2_LOG
 
 setup_pki
-bash softhsm-fixtures/make-tokens.sh "$TESTDIR/tokens" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tokens.log" 2>&1 ||
-	bail_out "make-tokens.sh failed: $(tail -n 3 "$TESTDIR/make-tokens.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tokens/testvars"
-export SOFTHSM2_CONF
-bash softhsm-fixtures/make-tpm-keys.sh "$TESTDIR/tpm" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tpm-keys.log" 2>&1 ||
-	bail_out "make-tpm-keys.sh failed: $(tail -n 3 "$TESTDIR/make-tpm-keys.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tpm/testvars"
-# shellcheck source=softhsm-fixtures/swtpm.sh
-. "$TPM_SWTPM_SH"
-tpm_cleanup() {
-	swtpm_stop "$TPM_STATE" >/dev/null 2>&1
-}
-on_cleanup tpm_cleanup
-swtpm_start "$TPM_STATE" >"$TESTDIR/swtpm-start.log" 2>&1 ||
-	bail_out "swtpm does not start: $(tail -n 3 "$TESTDIR/swtpm-start.log")"
-TCTI=$TPM_TCTI
+setup_tokens
+setup_tpm
 unset TPM2TOOLS_TCTI TPM_DEVICE
 # For a run as nobody: the private directory is closed to other users.
 NOBODY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rasign-nobody.XXXXXX") || exit 1

@@ -19,15 +19,8 @@ require_tool openssl setsid timeout "$PY" softhsm2-util pkcs11-tool p11tool \
 [ -x "$RA_ENDPOINT" ] || skip_all "$RA_ENDPOINT not built"
 
 setup_pki
-# The tokens are built fresh for every run, in the private directory: tests
-# log in with wrong PINs and one adds a certificate.
-bash softhsm-fixtures/make-tokens.sh "$TESTDIR/tokens" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tokens.log" 2>&1 ||
-	bail_out "make-tokens.sh failed: $(tail -n 3 "$TESTDIR/make-tokens.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tokens/testvars"
-# softhsm2 registers itself with p11-kit system-wide; this names our tokens.
-export SOFTHSM2_CONF
+# The tokens are built fresh for every run, in the private directory.
+setup_tokens
 
 # p11-kit's module directory: p11-kit-trust (a module with no key, to show
 # that --pkcs11-lib loads exactly the module named) and OpenSC's pkcs11-spy

@@ -28,25 +28,7 @@ unset TSS2_LOG
 setup_pki
 # The TPM is built fresh for every run, in the private directory: tests feed
 # its dictionary-attack counter and restart it.
-bash softhsm-fixtures/make-tpm-keys.sh "$TESTDIR/tpm" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tpm-keys.log" 2>&1 ||
-	bail_out "make-tpm-keys.sh failed: $(tail -n 3 "$TESTDIR/make-tpm-keys.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tpm/testvars"
-# shellcheck source=softhsm-fixtures/swtpm.sh
-. "$TPM_SWTPM_SH"
-
-# make-tpm-keys.sh leaves the swtpm stopped. Started here, it is stopped on
-# every way out of this script (lib.sh's cleanup hooks), also when a test
-# restarted it (swtpm.sh finds it by the pid file in the state directory).
-tpm_cleanup() {
-	swtpm_stop "$TPM_STATE" >/dev/null 2>&1
-}
-on_cleanup tpm_cleanup
-swtpm_start "$TPM_STATE" >"$TESTDIR/swtpm-start.log" 2>&1 ||
-	bail_out "swtpm does not start: $(tail -n 3 "$TESTDIR/swtpm-start.log")"
-# The TCTI of this TPM, for the tests' own use (swtpm_stop unsets TPM_TCTI).
-TCTI=$TPM_TCTI
+setup_tpm
 # For the tpm2-tools called here. rasign is run without it unless a test
 # is about it (tpm_cp, tpm_sign).
 export TPM2TOOLS_TCTI=$TCTI

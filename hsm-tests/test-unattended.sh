@@ -36,26 +36,9 @@ P11_FLAGS=$(cd "$(dirname "$P11_FLAGS")" && pwd)/$(basename "$P11_FLAGS")
 unset TSS2_LOG
 
 setup_pki
-bash softhsm-fixtures/make-tokens.sh "$TESTDIR/tokens" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tokens.log" 2>&1 ||
-	bail_out "make-tokens.sh failed: $(tail -n 3 "$TESTDIR/make-tokens.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tokens/testvars"
-export SOFTHSM2_CONF
-bash softhsm-fixtures/make-tpm-keys.sh "$TESTDIR/tpm" "$FIXTURES_DIR" \
-	>"$TESTDIR/make-tpm-keys.log" 2>&1 ||
-	bail_out "make-tpm-keys.sh failed: $(tail -n 3 "$TESTDIR/make-tpm-keys.log")"
-# shellcheck disable=SC1091
-. "$TESTDIR/tpm/testvars"
-# shellcheck disable=SC1090
-. "$TPM_SWTPM_SH"
-tpm_cleanup() {
-	swtpm_stop "$TPM_STATE" >/dev/null 2>&1
-}
-on_cleanup tpm_cleanup
-swtpm_start "$TPM_STATE" >"$TESTDIR/swtpm-start.log" 2>&1 ||
-	bail_out "swtpm does not start: $(tail -n 3 "$TESTDIR/swtpm-start.log")"
-export TPM2TOOLS_TCTI=$TPM_TCTI
+setup_tokens
+setup_tpm
+export TPM2TOOLS_TCTI=$TCTI
 unset TPM2OPENSSL_TCTI TPM_DEVICE
 # A wrong password must show in the counter: no self-healing during a test.
 tpm2_dictionarylockout -s -n 1000 -t 600 -l 1 >/dev/null 2>&1 &&
@@ -74,7 +57,7 @@ ARNS=(--trust-anchor-arn "$TA_ARN" --profile-arn "$PROFILE_ARN"
 P11_ID=(--certificate "$MAIN_EC_P256_CRT_URI" --intermediates "$INTERMEDIATES"
 	--pkcs11-lib "$SPY_MODULE")
 TPM_ID=(--certificate "$TPM_EC_P256_PW_CRT" --private-key "$TPM_EC_P256_PW_KEY"
-	--intermediates "$INTERMEDIATES" --tpm-tcti "$TPM_TCTI")
+	--intermediates "$INTERMEDIATES" --tpm-tcti "$TCTI")
 
 # logins FILE: one line per C_Login in a pkcs11-spy log: "LEN RV".
 logins() {
@@ -172,7 +155,7 @@ t_tpm_reopen_fd() {
 	local fifo=$T/go pid after
 	tpm2_dictionarylockout -c >/dev/null 2>&1 || fail "cannot clear the lockout counter"
 	mkfifo "$fifo"
-	"$TPM_REOPEN" "$TPM_TCTI" "$TPM_EC_P256_PW_KEY" fd:3 <"$fifo" \
+	"$TPM_REOPEN" "$TCTI" "$TPM_EC_P256_PW_KEY" fd:3 <"$fifo" \
 		3<<<"$TPM_EC_P256_PW_PASSWORD" >"$T/reopen.out" 2>&1 &
 	pid=$!
 	exec 8>"$fifo"

@@ -90,7 +90,11 @@ decode_key(const uint8_t *data, size_t len, struct pwctx *pw, EVP_PKEY **out)
 	else if (pw->err != ERR_OK)
 		ret = pw->err;
 	else if (pw->asked) {
-		auth_result(pw->auth, AUTH_FILE_KEY, false);
+		/*
+		 * Not reported to auth_result(): a file counts no tries, and the
+		 * message cannot tell a wrong password from an unsupported
+		 * encryption.
+		 */
 		ret = err_set(ERR_PASSWORD, "cannot decrypt the private key "
 		    "in %s: wrong password, or an encryption OpenSSL does not "
 		    "support", pw->path);
@@ -127,8 +131,7 @@ open_pkcs12(PKCS12 *p12, struct pwctx *pw, struct file_signer *fs)
 		if ((ret = get_password(pw)) != ERR_OK)
 			goto out;
 		if (!PKCS12_verify_mac(p12, pw->password, -1)) {
-			auth_result(pw->auth, AUTH_FILE_KEY, false);
-			ret = err_set(ERR_PASSWORD, "wrong password for the "
+				ret = err_set(ERR_PASSWORD, "wrong password for the "
 			    "PKCS#12 file %s (--pkcs8-password)", pw->path);
 			goto out;
 		}

@@ -144,8 +144,8 @@ read_entry(struct cache *c, uint8_t **buf, size_t *n)
 	return ret == ERR_OK ? 0 : -1;
 }
 
-static int
-parse_entry(const char *buf, size_t n, struct creds *cr)
+int
+cache_parse_entry(const char *buf, size_t n, struct creds *cr)
 {
 	static const char *const keys[] = { "AccessKeyId", "SecretAccessKey",
 	    "SessionToken", "Expiration" };
@@ -194,7 +194,7 @@ cache_get(struct cache *c, long window, struct creds *cr)
 		    err_message());
 		goto bad;
 	}
-	if (parse_entry((const char *)buf, n, cr) != ERR_OK ||
+	if (cache_parse_entry((const char *)buf, n, cr) != ERR_OK ||
 	    creds_expiry(cr, &exp) != ERR_OK) {
 		log_warn("ignoring the cache entry %s: it is corrupt; replacing "
 		    "it", c->name);

@@ -31,6 +31,8 @@ int cache_open(const struct options *, const struct session *, struct cache *);
 /* ERR_OK and the credentials when an entry has more than `window` s left. */
 int cache_get(struct cache *, long window, struct creds *);
 int cache_put(struct cache *, const struct creds *);
+/* An entry's bytes (cache_put's JSON) to credentials; for the fuzzer too. */
+int cache_parse_entry(const char *buf, size_t len, struct creds *);
 /* Releases the lock. */
 void cache_close(struct cache *);
 

@@ -72,6 +72,33 @@ check_session_name(const char *s)
 	return ERR_OK;
 }
 
+/*
+ * The region names the endpoint's host and the credential scope, so it must
+ * be DNS labels, as the Go SDK's isValidHostLabel(region, true) has it: a
+ * "/", "@" or CR LF from an ARN would otherwise send the request elsewhere.
+ */
+static int
+check_region(const char *r, size_t max)
+{
+	size_t n = strlen(r), label = 0;
+
+	for (size_t i = 0; n < max && i <= n; i++) {
+		if (r[i] == '.' || r[i] == '\0') {
+			if (label == 0 || label > 63 || r[i - 1] == '-')
+				break;
+			if (r[i] == '\0')
+				return ERR_OK;
+			label = 0;
+		} else if (isalnum((unsigned char)r[i]) ||
+		    (r[i] == '-' && label > 0))
+			label++;
+		else
+			break;
+	}
+	return err_set(ERR_USAGE, "region \"%.40s\" is not a valid region "
+	    "name (letters, digits and '-', as in us-east-1)", r);
+}
+
 int
 session_prepare(const struct options *o, struct session *s)
 {
@@ -92,6 +119,9 @@ session_prepare(const struct options *o, struct session *s)
 	if (*s->region == '\0')
 		return err_set(ERR_USAGE, "no region: the trust anchor ARN has "
 		    "none, so give --region");
+	if ((ret = check_region(o->region != NULL && *o->region != '\0' ?
+	    o->region : ta.region, sizeof(s->region))) != ERR_OK)
+		return ret;
 	s->role_session_name = o->role_session_name;
 	s->http.no_verify_ssl = o->no_verify_ssl;
 	s->http.with_proxy = o->with_proxy;
@@ -185,8 +215,8 @@ hint(long status, const char *type, const char *msg)
 }
 
 /* Turns an AWS error answer into one line (spec §2.10). */
-static int
-service_error(const struct http_response *r, int code, int tries)
+int
+session_service_error(const struct http_response *r, int code, int tries)
 {
 	char type[128], msg[512] = "";
 	const char *t;
@@ -269,7 +299,8 @@ try_once(const struct session *s, const struct identity *id,
 	log_debug("answer: %.*s", (int)(r.len > 1024 ? 1024 : r.len),
 	    r.body ? r.body : "");
 	*again = r.status == 429 || r.status >= 500;
-	ret = service_error(&r, *again ? ERR_NETWORK : ERR_REJECTED, attempt);
+	ret = session_service_error(&r, *again ? ERR_NETWORK : ERR_REJECTED,
+	    attempt);
 out:
 	for (int i = 0; i < 7; i++)
 		free(headers[i]);

@@ -26,5 +26,7 @@ void session_free(struct session *);
 /* Signs and sends; up to SESSION_TRIES tries on network errors, 5xx, 429. */
 int session_create(const struct session *, const struct identity *,
     struct creds *);
+/* The one-line error for a non-2xx answer: code, after `tries` tries. */
+int session_service_error(const struct http_response *, int code, int tries);
 
 #endif
