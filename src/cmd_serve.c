@@ -168,9 +168,7 @@ cmd_serve(int argc, char **argv)
 	if ((ret = refresher_refresh(&r)) != ERR_OK) {
 		if (serve_expiry(srv) == 0)
 			goto out;
-		log_warn("refresh failed, retrying in %lld s: %s",
-		    (long long)(r.next - time(NULL)), err_message() ?
-		    err_message() : err_strerror(ret));
+		refresher_warn(&r, ret);
 	}
 	print_start(&cfg, serve_port(srv), &o, token);
 	ret = refresher_run(&r);

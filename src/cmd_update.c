@@ -126,9 +126,7 @@ cmd_update(int argc, char **argv)
 	if (o.once || ret == ERR_PASSWORD)
 		goto out;
 	if (ret != ERR_OK)
-		log_warn("refresh failed, retrying in %lld s: %s",
-		    (long long)(r.next - time(NULL)), err_message() ?
-		    err_message() : err_strerror(ret));
+		refresher_warn(&r, ret);
 	r.scheduled = scheduled;
 	ret = refresher_run(&r);
 out:

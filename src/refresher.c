@@ -191,12 +191,18 @@ refresher_run(struct refresher *r)
 		if (ret == ERR_PASSWORD)
 			return ret;
 		if (ret != ERR_OK)
-			log_warn("refresh failed, retrying in %lld s: %s",
-			    (long long)(r->next - time(NULL)),
-			    err_message() ? err_message() : err_strerror(ret));
+			refresher_warn(r, ret);
 		else if (r->scheduled != NULL)
 			r->scheduled(r->cls, r->next);
 	}
+}
+
+void
+refresher_warn(const struct refresher *r, int ret)
+{
+	log_warn("refresh failed, retrying in %lld s: %s",
+	    (long long)(r->next - time(NULL)),
+	    err_message() ? err_message() : err_strerror(ret));
 }
 
 void

@@ -49,6 +49,8 @@ int refresher_refresh(struct refresher *);
  * password: every try counts toward a lockout, so none is made again.
  */
 int refresher_run(struct refresher *);
+/* The one line a failed refresh gets: when the next try is, and why. */
+void refresher_warn(const struct refresher *, int ret);
 /*
  * From another thread, when what it holds has expired: if a refresh is due
  * or running (after a resume, say), wakes the loop and waits for it, at
