@@ -28,8 +28,9 @@ static size_t nrefused;
 static const char *const needs[AUTH_NKINDS] = {
 	[AUTH_FILE_KEY] = "a password (it is encrypted)",
 	[AUTH_PIN] = "a PIN",
-	[AUTH_CONTEXT_PIN] = "its PIN for every signature "
-	    "(CKA_ALWAYS_AUTHENTICATE)",
+	/* One literal: clang takes a split one in an array for a lost comma. */
+	[AUTH_CONTEXT_PIN] =
+	    "its PIN for every signature (CKA_ALWAYS_AUTHENTICATE)",
 	[AUTH_TPM_KEY] = "a password",
 	[AUTH_TPM_PARENT] = "a password",
 };
