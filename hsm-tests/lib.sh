@@ -188,6 +188,19 @@ tpm_cleanup() {
 	swtpm_stop "$TPM_STATE" >/dev/null 2>&1
 }
 
+# lockout_counter: TPM2_PT_LOCKOUT_COUNTER (failed authorizations counted by
+# the dictionary-attack protection) of TPM2TOOLS_TCTI's TPM, in decimal.
+lockout_counter() {
+	local v
+	v=$(tpm2_getcap properties-variable 2>/dev/null |
+		sed -n 's/^TPM2_PT_LOCKOUT_COUNTER: *//p')
+	case $v in
+	0x[0-9a-fA-F]*) echo $((v)) ;;
+	*) echo "cannot read TPM2_PT_LOCKOUT_COUNTER: '$v'" >&2; return 1 ;;
+	esac
+}
+
+
 # start_endpoint NAME TLS_CERT TLS_KEY [extra ra-endpoint args]
 # Starts one ra-endpoint on an ephemeral port in $TESTDIR/NAME and sets
 # NAME_PORT, NAME_URL, NAME_RECORD, NAME_FAULTS.

@@ -69,18 +69,6 @@ tpm_success() {
 	[ ! -s "$ERR" ] || { show_run; fail "stderr is not empty"; }
 }
 
-# lockout_counter: TPM2_PT_LOCKOUT_COUNTER (failed authorizations counted by
-# the dictionary-attack protection), as a decimal number.
-lockout_counter() {
-	local v
-	v=$(tpm2_getcap properties-variable 2>/dev/null |
-		sed -n 's/^TPM2_PT_LOCKOUT_COUNTER: *//p')
-	case $v in
-	0x[0-9a-fA-F]*) echo $((v)) ;;
-	*) echo "cannot read TPM2_PT_LOCKOUT_COUNTER: '$v'" >&2; return 1 ;;
-	esac
-}
-
 # clear_lockout: the counter back to 0 (lockoutAuth is empty).
 clear_lockout() {
 	tpm2_dictionarylockout -c >"$T/dalock.log" 2>&1 ||

@@ -66,16 +66,6 @@ logins() {
 		on && /^Returned:/ { print len, $3; on = 0 }' "$1"
 }
 
-lockout_counter() {
-	local v
-	v=$(tpm2_getcap properties-variable 2>/dev/null |
-		sed -n 's/^TPM2_PT_LOCKOUT_COUNTER: *//p')
-	case $v in
-	0x[0-9a-fA-F]*) echo $((v)) ;;
-	*) echo "cannot read TPM2_PT_LOCKOUT_COUNTER: '$v'" >&2; return 1 ;;
-	esac
-}
-
 # serve_bg ARGS...: starts serve with the spy's log in $T/spy.log; waits
 # until it serves (SERVE_PORT, ECS_TOKEN) or exits (SERVE_RC).
 serve_bg() {

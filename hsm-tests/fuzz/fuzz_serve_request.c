@@ -26,17 +26,10 @@
 
 #include "creds.h"
 #include "err.h"
+#include "fuzz.h"
 #include "serve.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant broken: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
+#define CHECK(cond) FUZZ_CHECK(cond)
 
 #define T0 1700000000
 #define CREDS_LIFE 3600
