@@ -37,6 +37,10 @@ TA_ARN=arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0a1b2c3d-4e5f-4
 PROFILE_ARN=arn:aws:rolesanywhere:us-east-1:123456789012:profile/5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f
 ROLE_ARN=arn:aws:iam::123456789012:role/rasign-test
 DEFAULT_BODY='{"durationSeconds":3600}'
+# serve and update stamp their lines as Go's log does (rasign(1), serve):
+# an ERE for the optional stamp, and a filter that takes it off.
+STAMP_RE='([0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} )?'
+unstamp() { sed -E 's#^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} ##' "$@"; }
 
 N_TESTS=0
 N_PASS=0
@@ -369,7 +373,7 @@ assert_stderr_one_line() {
 		fail "stderr has $n lines, want exactly 1"
 	fi
 	[ -z "$(tail -c 1 "$ERR")" ] || { show_run; fail "stderr does not end in a newline"; }
-	grep -q '^rasign: ' "$ERR" || { show_run; fail "stderr does not start with 'rasign: '"; }
+	grep -Eq "^${STAMP_RE}rasign: " "$ERR" || { show_run; fail "stderr does not start with 'rasign: '"; }
 }
 
 # assert_stderr_matches REGEX: extended regex, case-insensitive.

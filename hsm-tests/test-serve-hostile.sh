@@ -67,12 +67,12 @@ start_serve() {
 	# In a test's subshell: stop it (and the attack) on every way out.
 	trap stop_bg EXIT
 	for _ in $(seq 200); do
-		grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$T/serve.err" && break
+		grep -Eq "^${STAMP_RE}export AWS_CONTAINER_AUTHORIZATION_TOKEN" "$T/serve.err" && break
 		kill -0 "$SERVE_PID" 2>/dev/null ||
 			fail "serve exited at start: $(cat "$T/serve.err")"
 		sleep 0.05
 	done
-	SERVE_PORT=$(sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p' "$T/serve.err")
+	SERVE_PORT=$(unstamp "$T/serve.err" | sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p')
 	[ "${SERVE_PORT:-0}" -gt 0 ] || fail "serve did not start: $(cat "$T/serve.err")"
 }
 

@@ -283,16 +283,16 @@ start_serve() {
 	# In a test's subshell: stop it on every way out of the test.
 	[ "$BASH_SUBSHELL" -gt 0 ] && trap stop_serve EXIT
 	for _ in $(seq 200); do
-		grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$SERVE_ERR" && break
+		grep -Eq "^${STAMP_RE}export AWS_CONTAINER_AUTHORIZATION_TOKEN" "$SERVE_ERR" && break
 		kill -0 "$SERVE_PID" 2>/dev/null ||
 			fail "serve exited at start: $(cat "$SERVE_ERR")"
 		sleep 0.05
 	done
-	SERVE_PORT=$(sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p' "$SERVE_ERR")
+	SERVE_PORT=$(unstamp "$SERVE_ERR" | sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p')
 	[ "${SERVE_PORT:-0}" -gt 0 ] ||
 		fail "no 'Local server started on port: N' line: $(cat "$SERVE_ERR")"
 	SERVE_URL=http://127.0.0.1:$SERVE_PORT
-	ECS_TOKEN=$(sed -n 's/^export AWS_CONTAINER_AUTHORIZATION_TOKEN=//p' "$SERVE_ERR")
+	ECS_TOKEN=$(unstamp "$SERVE_ERR" | sed -n 's/^export AWS_CONTAINER_AUTHORIZATION_TOKEN=//p')
 	SERVE_AKID=
 	if [ -n "$endpoint" ]; then
 		new_records 1
@@ -431,15 +431,45 @@ use_shared() {
 t_startup_lines() {
 	use_shared
 	local p=$SERVE_PORT
-	grep -qx "Local server started on port: $p" "$SERVE_ERR" || fail "no port line"
-	grep -qx "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$p/" "$SERVE_ERR" ||
+	unstamp "$SERVE_ERR" >"$T/lines"
+	grep -qx "Local server started on port: $p" "$T/lines" || fail "no port line"
+	grep -qx "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$p/" "$T/lines" ||
 		fail "no AWS_EC2_METADATA_SERVICE_ENDPOINT line"
 	grep -qx "export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$p/ecs/credentials" \
-		"$SERVE_ERR" || fail "no AWS_CONTAINER_CREDENTIALS_FULL_URI line"
-	grep -Eqx 'export AWS_CONTAINER_AUTHORIZATION_TOKEN=[0-9a-f]{64}' "$SERVE_ERR" ||
+		"$T/lines" || fail "no AWS_CONTAINER_CREDENTIALS_FULL_URI line"
+	grep -Eqx 'export AWS_CONTAINER_AUTHORIZATION_TOKEN=[0-9a-f]{64}' "$T/lines" ||
 		fail "no AWS_CONTAINER_AUTHORIZATION_TOKEN=<64 hex> line"
 	[ -z "$SERVE_AKID" ] && fail "the endpoint issued no key id at start"
 	return 0
+}
+
+# Every line serve writes starts with the time, as Go's log does, and
+# today's: a log without times cannot be matched with a failure.
+t_stamped_lines() {
+	use_shared
+	local stamp today
+	[ -s "$SERVE_ERR" ] || fail "serve wrote nothing"
+	grep -Evq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} ' "$SERVE_ERR" &&
+		fail "a line without a time stamp: $(grep -Ev '^[0-9]{4}/' "$SERVE_ERR" | head -1)"
+	stamp=$(head -1 "$SERVE_ERR" | cut -c1-10)
+	today=$(date +%Y/%m/%d)
+	[ "$stamp" = "$today" ] || [ "$stamp" = "$(date -d yesterday +%Y/%m/%d)" ] ||
+		fail "stamped $stamp, today is $today"
+}
+
+# Under systemd (JOURNAL_STREAM names stderr), the journal stamps lines:
+# serve does not stamp them twice. A JOURNAL_STREAM that is not stderr's
+# (inherited, stderr redirected since) changes nothing.
+t_journal_unstamped() {
+	: >"$T/serve.err"
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$T/serve.err") start_serve
+	stop_serve
+	grep -q '^Local server started on port: ' "$SERVE_ERR" ||
+		fail "stamped although stderr is the journal: $(head -1 "$SERVE_ERR")"
+	JOURNAL_STREAM=1:1 start_serve
+	stop_serve
+	grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} Local server started' "$SERVE_ERR" ||
+		fail "not stamped with a JOURNAL_STREAM that is not stderr: $(head -1 "$SERVE_ERR")"
 }
 
 # ------------------------------------------------------------ 1. the AWS CLI
@@ -482,9 +512,13 @@ t_ecs_token_file() {
 	printf '%s' "$tok" >"$T/ecs-token"
 	chmod 600 "$T/ecs-token"
 	start_serve --ecs-token-file "$T/ecs-token"
-	grep -qx "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$T/ecs-token" "$SERVE_ERR" ||
+	unstamp "$SERVE_ERR" >"$T/lines"
+	grep -qx "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$T/ecs-token" "$T/lines" ||
 		fail "no AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=FILE line: $(cat "$SERVE_ERR")"
-	grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN=' "$SERVE_ERR" &&
+	# Older clients ignore _FILE: the banner says so, and what they need.
+	grep -qxF "# AWS CLIs and SDKs from before late 2023 ignore AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; for them: export AWS_CONTAINER_AUTHORIZATION_TOKEN=\"\$(cat $T/ecs-token)\"" \
+		"$T/lines" || fail "no note for clients without _TOKEN_FILE: $(cat "$SERVE_ERR")"
+	grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN=' "$T/lines" &&
 		fail "a generated token is printed although --ecs-token-file is given"
 	if [ -n "$AWS_HAS_TOKEN_FILE" ]; then
 		aws_cli AWS_CONTAINER_CREDENTIALS_FULL_URI="$SERVE_URL/ecs/credentials" \
@@ -755,11 +789,19 @@ t_refresh_failure() {
 	[ "$(rec_field "$(rec_count)" status)" = 201 ] || fail "the last request was not a success"
 	akid=$(rec_field "$(rec_count)" access_key_id)
 	[ "$served" = "$akid" ] || fail "serve hands out $served, the retry got $akid"
+	grep -Eq "^${STAMP_RE}rasign: refresh succeeded after [0-9]+ failed tr(y|ies); the credentials are valid until [0-9-]{10}T[0-9:]{8}Z\$" \
+		"$SERVE_ERR" || fail "no line that the refresh recovered: $(cat "$SERVE_ERR")"
 	grep -q 'Secret\|"Token"' "$SERVE_ERR" && fail "stderr mentions secrets"
 	return 0
 }
 
 # ------------------------------------------------------------ 5. rotation
+
+# cert_serial CERT: the serial number in decimal, as rasign logs it.
+cert_serial() {
+	"$PY" -c 'import sys; print(int(sys.argv[1], 16))' \
+		"$(openssl x509 -noout -serial -in "$1" | cut -d= -f2)"
+}
 
 # rotate CERT KEY: replace the files serve reads, each with one rename.
 rotate() {
@@ -798,6 +840,10 @@ t_rotate_sighup() {
 	sleep 0.2
 	served=$(imds_creds) || fail "$served"
 	[ "$served" = "$akid" ] || fail "serve hands out $served, the SIGHUP refresh got $akid"
+	grep -Eq "^${STAMP_RE}rasign: SIGHUP: reading the certificate and key again\$" "$SERVE_ERR" ||
+		fail "no line for the SIGHUP: $(cat "$SERVE_ERR")"
+	grep -Eq "^${STAMP_RE}rasign: now using the certificate with serial $(cert_serial "$LEAF_RSA2048_CRT"), valid until [0-9-]{10}T[0-9:]{8}Z\$" \
+		"$SERVE_ERR" || fail "no line naming the new certificate: $(cat "$SERVE_ERR")"
 
 	# A broken replacement: the previous identity keeps serving.
 	printf 'this is not a certificate\n' >"$T/cert.new"
@@ -834,6 +880,8 @@ t_rotate_on_refresh() {
 		sleep 0.1
 	done
 	[ -n "$found" ] || fail "no CreateSession with the rotated certificate in 8 s"
+	grep -Eq "^${STAMP_RE}rasign: the (certificate|key) changed on disk: reading the certificate and key again\$" \
+		"$SERVE_ERR" || fail "no line for the change on disk: $(cat "$SERVE_ERR")"
 	[ "$(rec_field "$n" status)" = 201 ] || fail "the refresh with the new certificate was refused"
 }
 
@@ -971,6 +1019,7 @@ t_fail_port_in_use() {
 		--certificate "$LEAF_EC_P256_CRT" --private-key "$LEAF_EC_P256_P8" \
 		--intermediates "$INTERMEDIATES" --port "$SERVE_PORT"
 	assert_failure 2 "$SERVE_PORT"
+	assert_stderr_matches "port $SERVE_PORT on 127.0.0.1 is in use.*choose another port with --port"
 	# No CreateSession is spent on a serve that cannot listen.
 	assert_no_request
 }
@@ -979,14 +1028,17 @@ t_fail_usage() {
 	RUN_TIMEOUT=15 run_rasign serve --trust-anchor-arn "$TA_ARN" \
 		--profile-arn "$PROFILE_ARN" --role-arn "$ROLE_ARN" --endpoint "$EP_URL" \
 		--certificate "$LEAF_EC_P256_CRT" --private-key "$LEAF_EC_P256_P8" \
-		--intermediates "$INTERMEDIATES" --port 0 "$@"
+		--intermediates "$INTERMEDIATES" --port 0 "$1" "$2"
 	assert_failure 2 "$1"
+	[ -z "${3:-}" ] || assert_stderr_matches "$3"
 	assert_no_request
 }
 
 # ------------------------------------------------------------ the run
 
 run_test "start-up lines on stderr" t_startup_lines
+run_test "every line stamped with the time, as Go's log" t_stamped_lines
+run_test "stderr is the journal (JOURNAL_STREAM): no stamps" t_journal_unstamped
 run_test "aws CLI v2 through AWS_EC2_METADATA_SERVICE_ENDPOINT" t_aws_imds
 run_test "aws CLI v2 through AWS_CONTAINER_CREDENTIALS_FULL_URI + _TOKEN" t_aws_ecs
 if [ -n "$AWS_HAS_TOKEN_FILE" ]; then
@@ -1021,3 +1073,5 @@ run_test "port in use: exit 2, no CreateSession" t_fail_port_in_use
 run_test "--refresh-before -1: exit 2" t_fail_usage --refresh-before -1
 run_test "--hop-limit 0: exit 2" t_fail_usage --hop-limit 0
 run_test "--bind not-an-address: exit 2" t_fail_usage --bind not-an-address
+run_test "--bind 192.0.2.1, not this machine's: exit 2, says so" t_fail_usage --bind 192.0.2.1 \
+	'--bind 192.0.2.1 is not an address of this machine' 

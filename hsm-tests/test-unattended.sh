@@ -80,7 +80,7 @@ serve_bg() {
 	SERVE_PID=$!
 	trap 'kill -KILL $SERVE_PID 2>/dev/null' EXIT
 	for _ in $(seq 200); do
-		grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$SERVE_ERR" && break
+		grep -Eq "^${STAMP_RE}export AWS_CONTAINER_AUTHORIZATION_TOKEN" "$SERVE_ERR" && break
 		if ! kill -0 "$SERVE_PID" 2>/dev/null; then
 			wait "$SERVE_PID"
 			SERVE_RC=$?
@@ -88,8 +88,8 @@ serve_bg() {
 		fi
 		sleep 0.05
 	done
-	SERVE_PORT=$(sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p' "$SERVE_ERR")
-	ECS_TOKEN=$(sed -n 's/^export AWS_CONTAINER_AUTHORIZATION_TOKEN=//p' "$SERVE_ERR")
+	SERVE_PORT=$(unstamp "$SERVE_ERR" | sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p')
+	ECS_TOKEN=$(unstamp "$SERVE_ERR" | sed -n 's/^export AWS_CONTAINER_AUTHORIZATION_TOKEN=//p')
 	[ -n "$SERVE_PORT" ] || fail "serve did not start: $(cat "$SERVE_ERR")"
 }
 

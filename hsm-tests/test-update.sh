@@ -332,7 +332,7 @@ t_daemon_retry() {
 	new_records 1
 	[ "$NEW_COUNT" -eq 1 ] || { kill "$pid"; fail "$NEW_COUNT requests in 3 s, want 1"; }
 	cmp "$T/before" "$f" || { kill "$pid"; fail "the file changed after a failure"; }
-	grep -Eq '^rasign: warning: refresh failed, retrying in 5 s: .*AccessDenied' "$T/err" ||
+	grep -Eq "^${STAMP_RE}rasign: warning: refresh failed, retrying in 5 s: .*AccessDenied" "$T/err" ||
 		{ kill "$pid"; cat "$T/err"; fail "no retry line"; }
 	for _ in $(seq 80); do
 		grep -q '^\[r\]$' "$f" && break

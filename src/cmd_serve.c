@@ -98,6 +98,7 @@ wait_fresh(void *cls)
 	refresher_wait_fresh(cls, WAIT_FRESH);
 }
 
+/* The Go helper's lines (spec §7.1), each a log line, then ours. */
 static void
 print_start(const struct serve_config *cfg, uint16_t port,
     const struct options *o, const char *token)
@@ -105,19 +106,28 @@ print_start(const struct serve_config *cfg, uint16_t port,
 	const char *host = cfg->bind ? cfg->bind : "127.0.0.1";
 	const char *br = strchr(host, ':') ? "[" : "", *ket = *br ? "]" : "";
 
-	fprintf(stderr, "Local server started on port: %u\n"
-	    "Make it available to the sdk by running:\n"
-	    "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://%s%s%s:%u/\n"
-	    "or, for the ECS container-credentials form:\n"
-	    "export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s%s:%u%s\n",
-	    port, br, host, ket, port, br, host, ket, port, SERVE_ECS_PATH);
+	log_plain("Local server started on port: %u", port);
+	log_plain("Make it available to the sdk by running:");
+	log_plain("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://%s%s%s:%u/",
+	    br, host, ket, port);
+	log_plain("or, for the ECS container-credentials form:");
+	log_plain("export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://%s%s%s:%u%s",
+	    br, host, ket, port, SERVE_ECS_PATH);
 	/* The token is the client's key to the endpoint: it must see it. */
-	if (o->ecs_token_file != NULL)
-		fprintf(stderr, "export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="
-		    "%s\n", o->ecs_token_file);
-	else
-		fprintf(stderr, "export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s\n",
-		    token);
+	if (o->ecs_token_file != NULL) {
+		log_plain("export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=%s",
+		    o->ecs_token_file);
+		/*
+		 * The SDKs learnt the _FILE form with EKS Pod Identity (late
+		 * 2023); an older client sends no token and gets 401.
+		 */
+		log_plain("# AWS CLIs and SDKs from before late 2023 ignore "
+		    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE; for them: export "
+		    "AWS_CONTAINER_AUTHORIZATION_TOKEN=\"$(cat %s)\"",
+		    o->ecs_token_file);
+	} else {
+		log_plain("export AWS_CONTAINER_AUTHORIZATION_TOKEN=%s", token);
+	}
 	fflush(stderr);
 }
 
@@ -137,6 +147,7 @@ cmd_serve(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
+	log_set_stamps(true);
 	/* The schedule must leave credentials valid when it fires. */
 	if (o.refresh_before >= o.session_duration) {
 		ret = err_set(ERR_USAGE, "--refresh-before (%ld s) must be "

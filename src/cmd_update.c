@@ -50,19 +50,16 @@ struct target {
 	const char *profile;
 };
 
-/* The Go helper's one line (spec §8.1): a Go log stamp, then next.String(). */
+/* The Go helper's one line (spec §8.1): a log stamp, then next.String(). */
 static void
 announce(time_t next)
 {
-	char stamp[32] = "", when[48] = "";
-	time_t now = time(NULL);
-	struct tm lt, ut;
+	char when[48] = "";
+	struct tm ut;
 
-	if (localtime_r(&now, &lt) != NULL)
-		strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S", &lt);
 	if (gmtime_r(&next, &ut) != NULL)
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S +0000 UTC", &ut);
-	fprintf(stderr, "%s Credentials will be refreshed at %s\n", stamp, when);
+	log_plain("Credentials will be refreshed at %s", when);
 }
 
 static void
@@ -97,6 +94,7 @@ cmd_update(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
+	log_set_stamps(true);
 	/* The schedule must leave credentials valid when it fires. */
 	if (o.refresh_before >= o.session_duration) {
 		ret = err_set(ERR_USAGE, "--refresh-before (%ld s) must be "

@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 
 static bool debug;
+static bool stamps;
 /* TSS2_LOG in our environment was put there by log_init, not by the user. */
 static bool tss2_log_ours;
 
@@ -37,6 +40,29 @@ log_set_debug(bool on)
 	/* --debug lets tpm2-tss's own lines through (rasign(1), --debug). */
 	if (on && tss2_log_ours && unsetenv("TSS2_LOG") == 0)
 		tss2_log_ours = false;
+}
+
+/*
+ * systemd sets JOURNAL_STREAM to the device and inode of the stream it
+ * connected stderr to; a stderr redirected elsewhere since does not match.
+ */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	return js != NULL && sscanf(js, "%llu:%llu%c", &dev, &ino, &end) == 2 &&
+	    fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+void
+log_set_stamps(bool on)
+{
+	stamps = on && !stderr_is_journal();
 }
 
 bool
@@ -140,11 +166,18 @@ static void emit_fmt(const char *prefix, const char *fmt, ...)
 static void
 emit(const char *prefix, const char *fmt, va_list ap)
 {
-	char small[1024], *raw = small, *line = NULL;
-	size_t plen = strlen(prefix), cap;
+	char small[1024], *raw = small, *line = NULL, stamp[32] = "";
+	size_t plen, slen, cap;
 	va_list aq;
+	struct tm tm;
+	time_t now;
 	int n;
 
+	now = time(NULL);
+	if (stamps && localtime_r(&now, &tm) != NULL)
+		strftime(stamp, sizeof(stamp), "%Y/%m/%d %H:%M:%S ", &tm);
+	slen = strlen(stamp);
+	plen = slen + strlen(prefix);
 	va_copy(aq, ap);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
 	if (n < 0)
@@ -159,7 +192,8 @@ emit(const char *prefix, const char *fmt, va_list ap)
 	cap = plen + 4 * (size_t)n + 2;
 	if ((line = malloc(cap)) == NULL)
 		goto out;
-	memcpy(line, prefix, plen);
+	memcpy(line, stamp, slen);
+	memcpy(line + slen, prefix, plen - slen);
 	log_escape(line + plen, cap - plen - 1, raw, (size_t)n);
 	strcat(line + plen, "\n");
 	fputs(line, stderr);
@@ -199,6 +233,26 @@ log_error(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	emit("rasign: ", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("rasign: ", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_plain(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("", fmt, ap);
 	va_end(ap);
 }
 

@@ -167,10 +167,23 @@ nap(struct refresher *r, time_t until)
 	}
 }
 
+/* After refresher_warn's lines, the one that says they are over. */
+static void
+recovered(const struct refresher *r, int failed)
+{
+	char until[32] = "?";
+	struct tm tm;
+
+	if (gmtime_r(&r->sched.expiry, &tm) != NULL)
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("refresh succeeded after %d failed %s; the credentials are "
+	    "valid until %s", failed, failed == 1 ? "try" : "tries", until);
+}
+
 int
 refresher_run(struct refresher *r)
 {
-	int ret;
+	int failed, ret;
 
 	if ((ret = catch_signals(r)) != ERR_OK)
 		return ret;
@@ -182,17 +195,22 @@ refresher_run(struct refresher *r)
 			return ERR_OK;
 		if (reloading) {
 			reloading = 0;
-			log_warn("SIGHUP: reading the certificate and key "
+			log_info("SIGHUP: reading the certificate and key "
 			    "again");
 			r->src->reload = true;
 		}
+		failed = r->sched.failures;
 		ret = refresher_refresh(r);
 		/* Never again after a wrong password or PIN: lockouts count. */
 		if (ret == ERR_PASSWORD)
 			return ret;
-		if (ret != ERR_OK)
+		if (ret != ERR_OK) {
 			refresher_warn(r, ret);
-		else if (r->scheduled != NULL)
+			continue;
+		}
+		if (failed > 0)
+			recovered(r, failed);
+		if (r->scheduled != NULL)
 			r->scheduled(r->cls, r->next);
 	}
 }

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -697,6 +698,47 @@ start_reaper(struct serve *s)
 	return ERR_OK;
 }
 
+/*
+ * The listening socket, made here rather than by libmicrohttpd so that a
+ * failed bind says why: a port in use, an address not on this machine, a
+ * port that needs privileges.
+ */
+static int
+listen_on(const struct sockaddr *sa, socklen_t salen, const char *addr,
+    unsigned port, int *fd)
+{
+	int s, one = 1, e;
+
+	*fd = -1;
+	if ((s = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) < 0)
+		return err_set(ERR_INTERNAL, "cannot make a socket: %s",
+		    strerror(errno));
+	/* As libmicrohttpd would: a restart may bind while old ones linger. */
+	(void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(s, sa, salen) == 0 && listen(s, SOMAXCONN) == 0) {
+		*fd = s;
+		return ERR_OK;
+	}
+	e = errno;
+	close(s);
+	if (e == EADDRINUSE)
+		return err_set(ERR_USAGE, "port %u on %s is in use (another "
+		    "rasign serve?): stop that one or choose another port "
+		    "with --port", port, addr);
+	if (e == EADDRNOTAVAIL)
+		return err_set(ERR_USAGE, "--bind %s is not an address of this "
+		    "machine", addr);
+	if (e == EACCES)
+		return err_set(ERR_USAGE, "port %u needs privileges: choose "
+		    "one above 1023 with --port", port);
+	return err_set(ERR_USAGE, "cannot listen on %s port %u: %s", addr,
+	    port, strerror(e));
+}
+
 int
 serve_start(const struct serve_config *cfg, struct serve **out)
 {
@@ -706,7 +748,7 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 	struct serve *s;
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
 	unsigned limit;
-	int ret;
+	int ret, fd;
 
 	*out = NULL;
 	if (cfg->hop_limit < 1 || cfg->hop_limit > 255)
@@ -724,8 +766,13 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 		return err_set(ERR_USAGE, "--bind \"%s\" is not an IPv4 or IPv6 "
 		    "address", bind);
 	}
-	if ((ret = serve_new(cfg, &s)) != ERR_OK)
+	if ((ret = listen_on(sa, sa->sa_family == AF_INET6 ? sizeof(a6) :
+	    sizeof(a4), bind, cfg->port, &fd)) != ERR_OK)
 		return ret;
+	if ((ret = serve_new(cfg, &s)) != ERR_OK) {
+		close(fd);
+		return ret;
+	}
 	/*
 	 * Evict at 7/8 of libmicrohttpd's limit: evicted sockets close a loop
 	 * later, and each of its 2 threads takes up to 10 in one go.
@@ -733,24 +780,25 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 	limit = connection_limit();
 	s->max_pending = limit - limit / 8;
 	if ((ret = start_reaper(s)) != ERR_OK) {
+		close(fd);
 		serve_stop(s);
 		return err_set(ret, "cannot start serve's connection reaper");
 	}
 	/* epoll with a small thread pool: requests are short and never block. */
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
 	    (sa->sa_family == AF_INET6 ? MHD_USE_IPv6 : 0), cfg->port, NULL,
-	    NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
+	    NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, 2u,
 	    MHD_OPTION_CONNECTION_LIMIT, limit,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 	    /* Only for answers a client will not read: requests have less. */
 	    MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)SOMAXCONN,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
 	if (s->mhd == NULL) {
+		/* Not closed: whether libmicrohttpd did is not documented. */
 		serve_stop(s);
-		return err_set(ERR_USAGE, "cannot listen on %s port %u: in use, "
-		    "or not an address of this machine", bind, cfg->port);
+		return err_set(ERR_INTERNAL, "cannot start the HTTP server on "
+		    "%s port %u", bind, cfg->port);
 	}
 	*out = s;
 	return ERR_OK;

@@ -77,6 +77,21 @@ keep_previous(void)
 	err_clear();
 }
 
+/* The one line a reload that took gets: which certificate is in use now. */
+static void
+announce(const struct identity *id)
+{
+	char until[32] = "?";
+	struct tm tm;
+	time_t t;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(id->leaf), &tm) == 1 &&
+	    (t = timegm(&tm)) != (time_t)-1 && gmtime_r(&t, &tm) != NULL)
+		strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_info("now using the certificate with serial %s, valid until %s",
+	    id->serial, until);
+}
+
 /*
  * A reload (rotated files, SIGHUP) is tried once per change: a broken new
  * file (half written, say) or a secret the device refuses leaves the old,
@@ -91,11 +106,13 @@ source_fetch(struct source *s, struct creds *c)
 
 	stat_files(s->o, now);
 	for (int i = 0; i < 3 && !s->reload; i++)
-		s->reload = changed(&now[i], &s->seen[i]);
+		if ((s->reload = changed(&now[i], &s->seen[i])))
+			log_info("%s changed on disk: reading the certificate "
+			    "and key again", i == 0 ? "the certificate" :
+			    i == 1 ? "the key" : "the intermediates file");
 	if (!s->reload)
 		return fetch_with(s, &s->id, c);
 	s->reload = false;
-	log_debug("reading the certificate and key again");
 	if ((ret = open_identity(s, &fresh)) != ERR_OK) {
 		keep_previous();
 		return fetch_with(s, &s->id, c);
@@ -108,6 +125,7 @@ source_fetch(struct source *s, struct creds *c)
 	}
 	identity_close(&s->id);
 	s->id = fresh;
+	announce(&s->id);
 	return ret;
 }
 
