@@ -367,11 +367,12 @@ SERVE_PID=$!
 PIDS="$PIDS $SERVE_PID"
 SERVE_PORT=
 for _ in $(seq 200); do
-	grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$W/serve.err" && break
+	grep -Eq '^([0-9/]{10} [0-9:]{8} )?export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$W/serve.err" && break
 	kill -0 "$SERVE_PID" 2>/dev/null || die "serve exited: $(head -n 3 "$W/serve.err")"
 	sleep 0.05
 done
-SERVE_PORT=$(sed -n 's/^Local server started on port: \([0-9]*\)$/\1/p' "$W/serve.err")
+# Each line starts with the time (rasign(1), DIAGNOSTICS).
+SERVE_PORT=$(sed -En 's/^([0-9/]{10} [0-9:]{8} )?Local server started on port: ([0-9]*)$/\2/p' "$W/serve.err")
 [ "${SERVE_PORT:-0}" -gt 0 ] 2>/dev/null || die "serve printed no port: $(head -n 3 "$W/serve.err")"
 SERVE=http://127.0.0.1:$SERVE_PORT
 TOKEN=$(curl -sS --noproxy '*' -m 5 -X PUT \

@@ -797,12 +797,6 @@ t_refresh_failure() {
 
 # ------------------------------------------------------------ 5. rotation
 
-# cert_serial CERT: the serial number in decimal, as rasign logs it.
-cert_serial() {
-	"$PY" -c 'import sys; print(int(sys.argv[1], 16))' \
-		"$(openssl x509 -noout -serial -in "$1" | cut -d= -f2)"
-}
-
 # rotate CERT KEY: replace the files serve reads, each with one rename.
 rotate() {
 	cp "$1" "$T/cert.new" && cp "$2" "$T/key.new" || fail "cp failed"
@@ -842,7 +836,7 @@ t_rotate_sighup() {
 	[ "$served" = "$akid" ] || fail "serve hands out $served, the SIGHUP refresh got $akid"
 	grep -Eq "^${STAMP_RE}rasign: SIGHUP: reading the certificate and key again\$" "$SERVE_ERR" ||
 		fail "no line for the SIGHUP: $(cat "$SERVE_ERR")"
-	grep -Eq "^${STAMP_RE}rasign: now using the certificate with serial $(cert_serial "$LEAF_RSA2048_CRT"), valid until [0-9-]{10}T[0-9:]{8}Z\$" \
+	grep -Eq "^${STAMP_RE}rasign: now using the certificate with serial $($CHECK serial "$LEAF_RSA2048_CRT"), valid until [0-9-]{10}T[0-9:]{8}Z\$" \
 		"$SERVE_ERR" || fail "no line naming the new certificate: $(cat "$SERVE_ERR")"
 
 	# A broken replacement: the previous identity keeps serving.
