@@ -12,14 +12,17 @@ BUILD ?= $(if $(FUZZ),build-fuzz,$(if $(SANITIZE),build-asan,build))
 
 WITH_PKCS11 ?= 1
 WITH_TPM2 ?= 1
+# libsystemd: serve's socket activation and serve/update's sd_notify.
+WITH_SYSTEMD ?= 1
 LIBS_TPM2 = tss2-esys tss2-tctildr tss2-mu tss2-rc
 LIBS_CORE = libcrypto libssl libcurl jansson libmicrohttpd $(if $(WITH_PKCS11),p11-kit-1) \
-	$(if $(WITH_TPM2),$(LIBS_TPM2))
+	$(if $(WITH_TPM2),$(LIBS_TPM2)) $(if $(WITH_SYSTEMD),libsystemd)
 LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 
 # Debian packages: what `make deps` installs when missing.
 DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
-	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev
+	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev \
+	libsystemd-dev
 DEB_TEST = openssl ca-certificates mandoc python3 util-linux bsdutils procps curl awscli systemd \
 	valgrind \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
@@ -75,12 +78,13 @@ HARDEN_CFLAGS := -fPIE -fstack-protector-strong $(HARDEN_FORTIFY) \
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 endif
 ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11) \
-	$(if $(WITH_TPM2),-DWITH_TPM2) $(HARDEN_CFLAGS) $(CFLAGS)
+	$(if $(WITH_TPM2),-DWITH_TPM2) $(if $(WITH_SYSTEMD),-DWITH_SYSTEMD) \
+	$(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/x509.c src/creds.c src/secret.c src/err.c src/log.c \
-	src/files.c src/keyauth.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/schedule.c src/refresher.c src/serve.c src/cache.c \
+	src/files.c src/keyauth.c src/arn.c src/identity.c src/endpoint.c src/selector.c src/source.c src/schedule.c src/refresher.c src/serve.c src/systemd.c src/cache.c \
 	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \

@@ -19,7 +19,10 @@ t_verify() {
 	local unit=$1 out rc
 	mkdir -p "$T/units" "$T/xdg"
 	chmod 700 "$T/xdg"
-	sed "s#/usr/local/bin/rasign#$RASIGN_ABS#" "contrib/$unit" >"$T/units/$unit"
+	# All of them: a .socket is verified with the .service it starts.
+	for f in contrib/*.service contrib/*.socket; do
+		sed "s#/usr/local/bin/rasign#$RASIGN_ABS#" "$f" >"$T/units/${f#contrib/}"
+	done
 	out=$(XDG_RUNTIME_DIR=$T/xdg systemd-analyze --user verify --man=no \
 		"$T/units/$unit" 2>&1)
 	rc=$?
@@ -48,3 +51,4 @@ for u in rasign-serve.service rasign-update.service; do
 	run_test "$u: systemd-analyze verify is silent" t_verify "$u"
 	run_test "$u: never restarted after exit 2, 3 or 4" t_no_restart_into_lockout "$u"
 done
+run_test "rasign-serve.socket: systemd-analyze verify is silent" t_verify rasign-serve.socket

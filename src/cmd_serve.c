@@ -25,6 +25,7 @@
 #include "refresher.h"
 #include "secret.h"
 #include "serve.h"
+#include "systemd.h"
 #include "source.h"
 
 /* How long a request waits for a refresh it asked for. */
@@ -100,10 +101,11 @@ wait_fresh(void *cls)
 
 /* The Go helper's lines (spec §7.1), each a log line, then ours. */
 static void
-print_start(const struct serve_config *cfg, uint16_t port,
-    const struct options *o, const char *token)
+print_start(const struct serve *srv, const struct options *o,
+    const char *token)
 {
-	const char *host = cfg->bind ? cfg->bind : "127.0.0.1";
+	const char *host = serve_host(srv);
+	unsigned port = serve_port(srv);
 	const char *br = strchr(host, ':') ? "[" : "", *ket = *br ? "]" : "";
 
 	log_plain("Local server started on port: %u", port);
@@ -140,7 +142,7 @@ cmd_serve(int argc, char **argv)
 	struct serve *srv = NULL;
 	struct options o;
 	char *token = NULL;
-	int ret;
+	int ret, listen_fd = -1;
 
 	if ((ret = options_parse(&o, CMD_SERVE, "serve", usage, argc,
 	    argv)) < 0)
@@ -155,21 +157,19 @@ cmd_serve(int argc, char **argv)
 		    o.session_duration);
 		goto out;
 	}
-	if ((ret = source_init(&src, &o)) != ERR_OK ||
+	if ((ret = systemd_listen_fd(&listen_fd)) != ERR_OK ||
+	    (ret = source_init(&src, &o)) != ERR_OK ||
 	    (ret = ecs_token(&o, &token)) != ERR_OK ||
 	    (ret = refresher_init(&r, &src, o.refresh_before,
 	    o.session_duration)) != ERR_OK)
 		goto out;
 	cfg = (struct serve_config){ .bind = o.bind, .port = (uint16_t)o.port,
+	    .activated = listen_fd >= 0, .listen_fd = listen_fd,
 	    .hop_limit = (int)o.hop_limit, .role_name = role_name(o.role_arn),
 	    .ecs_token = token, .wait_fresh = wait_fresh,
 	    .wait_fresh_cls = &r };
 	if ((ret = serve_start(&cfg, &srv)) != ERR_OK)
 		goto out;
-	if (o.bind != NULL && strncmp(o.bind, "127.", 4) != 0 &&
-	    strcmp(o.bind, "::1") != 0)
-		log_warn("serving credentials on %s: anyone who can reach this "
-		    "address and port can take them", o.bind);
 	r.deliver = deliver;
 	r.cls = srv;
 	/*
@@ -181,7 +181,9 @@ cmd_serve(int argc, char **argv)
 			goto out;
 		refresher_warn(&r, ret);
 	}
-	print_start(&cfg, serve_port(srv), &o, token);
+	print_start(srv, &o, token);
+	/* Ready for systemd only now: there is something to serve. */
+	systemd_ready(serve_expiry(srv), r.next);
 	ret = refresher_run(&r);
 out:
 	/* The handlers may call into the refresher until the server stops. */

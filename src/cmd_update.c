@@ -17,6 +17,7 @@
 #include "log.h"
 #include "options.h"
 #include "refresher.h"
+#include "systemd.h"
 #include "source.h"
 
 static const char usage[] =
@@ -123,8 +124,16 @@ cmd_update(int argc, char **argv)
 	ret = refresher_refresh(&r);
 	if (o.once || ret == ERR_PASSWORD)
 		goto out;
-	if (ret != ERR_OK)
+	/*
+	 * Unlike serve, update retries a failed start itself: ready either
+	 * way (a unit's start would otherwise time out while the network is
+	 * down), with a STATUS= that tells which.
+	 */
+	systemd_ready(r.sched.expiry, r.next);
+	if (ret != ERR_OK) {
+		systemd_failing(r.sched.expiry, r.next);
 		refresher_warn(&r, ret);
+	}
 	r.scheduled = scheduled;
 	ret = refresher_run(&r);
 out:

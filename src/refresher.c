@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "refresher.h"
+#include "systemd.h"
 
 #define NAP_MAX_MS	60000	/* re-read the clock at least this often */
 
@@ -184,6 +185,7 @@ int
 refresher_run(struct refresher *r)
 {
 	int failed, ret;
+	bool reload;
 
 	if ((ret = catch_signals(r)) != ERR_OK)
 		return ret;
@@ -191,20 +193,29 @@ refresher_run(struct refresher *r)
 		r->scheduled(r->cls, r->next);
 	for (;;) {
 		nap(r, r->next);
-		if (stopping)
+		if (stopping) {
+			systemd_stopping();
 			return ERR_OK;
-		if (reloading) {
+		}
+		if ((reload = reloading)) {
 			reloading = 0;
 			log_info("SIGHUP: reading the certificate and key "
 			    "again");
+			systemd_reloading();
 			r->src->reload = true;
 		}
 		failed = r->sched.failures;
 		ret = refresher_refresh(r);
 		/* Never again after a wrong password or PIN: lockouts count. */
-		if (ret == ERR_PASSWORD)
+		if (ret == ERR_PASSWORD) {
+			systemd_stopping();
 			return ret;
+		}
+		/* After RELOADING=1, READY=1 either way: still serving. */
+		if (reload || ret == ERR_OK)
+			systemd_ready(r->sched.expiry, r->next);
 		if (ret != ERR_OK) {
+			systemd_failing(r->sched.expiry, r->next);
 			refresher_warn(r, ret);
 			continue;
 		}

@@ -44,6 +44,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -116,6 +117,8 @@ struct serve {
 	size_t npending, max_pending;
 	bool reaper_running, stopping;
 	pthread_t reaper;
+	uint16_t port;			/* listened on */
+	char host[INET6_ADDRSTRLEN];
 };
 
 /* ------------------------------------------------------------ answers */
@@ -739,6 +742,49 @@ listen_on(const struct sockaddr *sa, socklen_t salen, const char *addr,
 	    port, strerror(e));
 }
 
+/* The address a socket listens on, and whether it is a loopback one. */
+static bool
+local_name(int fd, char *host, size_t hostlen, uint16_t *port, int *family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+
+	snprintf(host, hostlen, "?");
+	*port = 0;
+	*family = AF_UNSPEC;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	*family = ss.ss_family;
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &a4->sin_addr, host, hostlen);
+		*port = ntohs(a4->sin_port);
+		return (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &a6->sin6_addr, host, hostlen);
+		*port = ntohs(a6->sin6_port);
+		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr) &&
+		    a6->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* The socket systemd passed, made ready for libmicrohttpd's epoll loop. */
+static int
+take_socket(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+		return err_set(ERR_USAGE, "cannot use the socket systemd "
+		    "passed: %s", strerror(errno));
+	return ERR_OK;
+}
+
 int
 serve_start(const struct serve_config *cfg, struct serve **out)
 {
@@ -747,28 +793,42 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 	struct sockaddr *sa;
 	struct serve *s;
 	const char *bind = cfg->bind ? cfg->bind : "127.0.0.1";
+	char host[INET6_ADDRSTRLEN];
 	unsigned limit;
-	int ret, fd;
+	uint16_t port;
+	int ret, fd, family;
+	bool loopback;
 
 	*out = NULL;
 	if (cfg->hop_limit < 1 || cfg->hop_limit > 255)
 		return err_set(ERR_USAGE, "--hop-limit must be between 1 and "
 		    "255");
-	if (inet_pton(AF_INET, bind, &a4.sin_addr) == 1) {
-		a4.sin_family = AF_INET;
-		a4.sin_port = htons(cfg->port);
-		sa = (struct sockaddr *)&a4;
-	} else if (inet_pton(AF_INET6, bind, &a6.sin6_addr) == 1) {
-		a6.sin6_family = AF_INET6;
-		a6.sin6_port = htons(cfg->port);
-		sa = (struct sockaddr *)&a6;
+	if (cfg->activated) {
+		/* Socket activation: the address is the .socket unit's. */
+		if ((ret = take_socket(cfg->listen_fd)) != ERR_OK)
+			return ret;
+		fd = cfg->listen_fd;
 	} else {
-		return err_set(ERR_USAGE, "--bind \"%s\" is not an IPv4 or IPv6 "
-		    "address", bind);
+		if (inet_pton(AF_INET, bind, &a4.sin_addr) == 1) {
+			a4.sin_family = AF_INET;
+			a4.sin_port = htons(cfg->port);
+			sa = (struct sockaddr *)&a4;
+		} else if (inet_pton(AF_INET6, bind, &a6.sin6_addr) == 1) {
+			a6.sin6_family = AF_INET6;
+			a6.sin6_port = htons(cfg->port);
+			sa = (struct sockaddr *)&a6;
+		} else {
+			return err_set(ERR_USAGE, "--bind \"%s\" is not an IPv4 "
+			    "or IPv6 address", bind);
+		}
+		if ((ret = listen_on(sa, sa->sa_family == AF_INET6 ?
+		    sizeof(a6) : sizeof(a4), bind, cfg->port, &fd)) != ERR_OK)
+			return ret;
 	}
-	if ((ret = listen_on(sa, sa->sa_family == AF_INET6 ? sizeof(a6) :
-	    sizeof(a4), bind, cfg->port, &fd)) != ERR_OK)
-		return ret;
+	loopback = local_name(fd, host, sizeof(host), &port, &family);
+	if (!loopback)
+		log_warn("serving credentials on %s: anyone who can reach this "
+		    "address and port can take them", host);
 	if ((ret = serve_new(cfg, &s)) != ERR_OK) {
 		close(fd);
 		return ret;
@@ -785,8 +845,10 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 		return err_set(ret, "cannot start serve's connection reaper");
 	}
 	/* epoll with a small thread pool: requests are short and never block. */
+	s->port = port;
+	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
-	    (sa->sa_family == AF_INET6 ? MHD_USE_IPv6 : 0), cfg->port, NULL,
+	    (family == AF_INET6 ? MHD_USE_IPv6 : 0), port, NULL,
 	    NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, 2u,
 	    MHD_OPTION_CONNECTION_LIMIT, limit,
@@ -798,7 +860,7 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 		/* Not closed: whether libmicrohttpd did is not documented. */
 		serve_stop(s);
 		return err_set(ERR_INTERNAL, "cannot start the HTTP server on "
-		    "%s port %u", bind, cfg->port);
+		    "%s port %u", host, port);
 	}
 	*out = s;
 	return ERR_OK;
@@ -807,12 +869,13 @@ serve_start(const struct serve_config *cfg, struct serve **out)
 uint16_t
 serve_port(const struct serve *s)
 {
-	const union MHD_DaemonInfo *i;
+	return s->port;
+}
 
-	if (s->mhd == NULL)
-		return 0;
-	i = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	return i != NULL ? i->port : 0;
+const char *
+serve_host(const struct serve *s)
+{
+	return s->host;
 }
 
 void

@@ -9,6 +9,7 @@
 #ifndef RASIGN_SERVE_H
 #define RASIGN_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -30,6 +31,8 @@ struct serve;
 struct serve_config {
 	const char *bind;	/* address; 127.0.0.1 by default */
 	uint16_t port;		/* 0: any free port */
+	bool activated;		/* listen on listen_fd (systemd's), not bind */
+	int listen_fd;
 	int hop_limit;		/* IP_TTL of every answer */
 	const char *role_name;	/* the last part of the role ARN */
 	const char *ecs_token;	/* the ECS authorization token */
@@ -64,7 +67,9 @@ struct serve_reply {
 int serve_start(const struct serve_config *, struct serve **);
 /* The state alone, listening nowhere: for serve_handle (the fuzzer). */
 int serve_new(const struct serve_config *, struct serve **);
+/* The port and the numeric address listened on. */
 uint16_t serve_port(const struct serve *);
+const char *serve_host(const struct serve *);
 /* Takes the credentials over (and wipes the old ones). */
 void serve_set_creds(struct serve *, struct creds *, time_t expiry);
 /* When the credentials served expire, or 0 when there are none. */
