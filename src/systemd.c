@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef WITH_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -97,8 +98,12 @@ systemd_stopping(void)
 int
 systemd_listen_fd(int *fd)
 {
+	const char *pid = getenv("LISTEN_PID");
+
 	*fd = -1;
-	if (getenv("LISTEN_FDS") != NULL)
+	/* Only sockets meant for this process, as sd_listen_fds checks. */
+	if (getenv("LISTEN_FDS") != NULL && pid != NULL &&
+	    strtol(pid, NULL, 10) == (long)getpid())
 		return err_set(ERR_USAGE, "this rasign was built without "
 		    "systemd support: it cannot take the socket systemd "
 		    "passed; start it without the .socket unit");
