@@ -113,7 +113,7 @@ ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
 all: $(BUILD)/rasign
 
-$(BUILD)/obj/%.o: %.c $(wildcard src/*.h providers/*.h) Makefile
+$(BUILD)/obj/%.o: %.c $(wildcard src/*.h providers/*.h) Makefile | check-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE) | \
 		sed 's/-I/-isystem /g') -c -o $@ $<
@@ -206,14 +206,41 @@ bench-deps:
 	@$(call install_missing,$(DEB_BENCH))
 
 # Installs the Debian packages that are missing; does nothing otherwise.
-install_missing = missing=$$(for p in $(1); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-		grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
+# Not root, or no apt: prints the list and the command, and stops.
+install_missing = have=" $$(dpkg-query -W -f='$${Package}=$${db:Status-Status} ' \
+		$(1) 2>/dev/null) "; \
+	missing=$$(for p in $(1); do case "$$have" in *" $$p=installed "*) ;; \
+		*) echo $$p ;; esac; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "rasign needs these Debian packages, which are missing:" $$missing; \
+		echo "install them as root: apt-get install -y --no-install-recommends" $$missing; \
+		echo "(on another system, install their equivalents; see README.md)"; \
+		exit 1; \
+	else \
 		echo "installing:" $$missing; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+# Before any compiler runs: each library pkg-config must find, with the
+# Debian package that has it, so a missing one is one line, not a cascade.
+PC_DEB = libcrypto:libssl-dev libssl:libssl-dev libcurl:libcurl4-openssl-dev \
+	jansson:libjansson-dev libmicrohttpd:libmicrohttpd-dev \
+	p11-kit-1:libp11-kit-dev tss2-esys:libtss2-dev tss2-tctildr:libtss2-dev \
+	tss2-mu:libtss2-dev tss2-rc:libtss2-dev libsystemd:libsystemd-dev \
+	cmocka:libcmocka-dev
+.PHONY: check-libs
+check-libs:
+	@command -v $(PKG_CONFIG) >/dev/null || { echo "make: $(PKG_CONFIG) is \
+	missing (Debian package pkg-config): run make deps as root" >&2; exit 1; }; \
+	for pair in $(PC_DEB); do \
+		mod=$${pair%%:*}; deb=$${pair#*:}; \
+		case " $(LIBS_CORE) $(LIBS_ENDPOINT) " in *" $$mod "*) ;; *) continue ;; esac; \
+		$(PKG_CONFIG) --exists $$mod || { echo "make: library $$mod is \
+	missing: install the Debian package $$deb (make deps does, as root)" >&2; \
+		exit 1; }; \
+	done
 
 deps:
 	@$(call install_missing,$(DEB_PKGS))
