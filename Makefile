@@ -109,7 +109,7 @@ TEST_TOOLS = $(if $(WITH_PKCS11),$(BUILD)/unit/p11_reopen $(BUILD)/unit/p11_flag
 	$(if $(WITH_TPM2),$(BUILD)/unit/tpm_reopen)
 ENDPOINT_SRC = $(wildcard hsm-tests/endpoint/*.c)
 
-.PHONY: all check check-unit check-e2e demo deps install uninstall lint clean
+.PHONY: all check check-unit check-e2e demo deps install install-units uninstall lint clean deb deb-check
 
 all: $(BUILD)/rasign
 
@@ -248,16 +248,59 @@ deps:
 lint:
 	mandoc -Tlint -Wwarning man/rasign.1
 
+UNITS = rasign-serve.service rasign-serve.socket rasign-update.service
+UNITDIR = $(PREFIX)/lib/systemd/user
+
 install: $(BUILD)/rasign
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/rasign $(DESTDIR)$(PREFIX)/bin/rasign
 	ln -sf rasign $(DESTDIR)$(PREFIX)/bin/aws_signing_helper
 	install -m 0644 man/rasign.1 $(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
+	ln -sf rasign.1 $(DESTDIR)$(PREFIX)/share/man/man1/aws_signing_helper.1
+
+# The systemd user units, naming the installed binary; not enabled (their
+# ARNs are placeholders: `systemctl --user edit --full rasign-serve`).
+install-units:
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/rasign
+	for u in $(UNITS); do \
+		sed 's#/usr/local/bin/rasign#$(PREFIX)/bin/rasign#' contrib/$$u \
+			>$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; \
+	done
+	install -m 0644 contrib/README.md \
+		$(DESTDIR)$(PREFIX)/share/doc/rasign/README.systemd.md
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/rasign \
 		$(DESTDIR)$(PREFIX)/bin/aws_signing_helper \
-		$(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
+		$(DESTDIR)$(PREFIX)/share/man/man1/rasign.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man1/aws_signing_helper.1 \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(PREFIX)/share/doc/rasign/README.systemd.md
+
+# The Debian package, built from a copy of the tree in build/deb (so that
+# dpkg-buildpackage's output lands there, not beside the source).
+DEB_VERSION = $(shell sed -n 's/.*RASIGN_VERSION "\(.*\)"/\1/p' src/version.h)
+deb:
+	@$(call install_missing,debhelper dpkg-dev lintian)
+	rm -rf build/deb && mkdir -p build/deb/rasign-$(DEB_VERSION)
+	tar --exclude='./build*' --exclude=./.git -cf - . | \
+		tar -C build/deb/rasign-$(DEB_VERSION) -xf -
+	cd build/deb/rasign-$(DEB_VERSION) && dpkg-buildpackage -us -uc -b
+	@ls build/deb/*.deb
+
+# CI, as root: the package installs, its /usr/bin/rasign gets credentials
+# from the local endpoint with a file, a SoftHSM and a swtpm key (the
+# demo), lintian finds nothing, and it purges.
+deb-check: deb $(BUILD)/ra-endpoint
+	lintian --allow-root --fail-on error,warning \
+		build/deb/rasign_$(DEB_VERSION)_*.changes
+	apt-get install -y ./build/deb/rasign_$(DEB_VERSION)_*.deb
+	test "$$(readlink /usr/bin/aws_signing_helper)" = rasign
+	man -w aws_signing_helper >/dev/null
+	RASIGN=/usr/bin/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
+		bash hsm-tests/demo.sh
+	apt-get purge -y rasign
+	test ! -e /usr/bin/rasign
 
 clean:
 	rm -rf build build-asan build-fuzz
