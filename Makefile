@@ -251,6 +251,9 @@ lint:
 UNITS = rasign-serve.service rasign-serve.socket rasign-update.service
 UNITDIR = $(PREFIX)/lib/systemd/user
 
+# aws_signing_helper is a plain link, not update-alternatives: no Debian
+# package ships that name, and the Go helper installed by hand goes to
+# /usr/local/bin, which comes first on PATH and wins without any switch.
 install: $(BUILD)/rasign
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(BUILD)/rasign $(DESTDIR)$(PREFIX)/bin/rasign
