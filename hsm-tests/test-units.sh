@@ -47,8 +47,24 @@ t_no_restart_into_lockout() {
 	done
 }
 
+# systemd-analyze security of a system copy (user mode has no offline
+# check; %h becomes /root): sandboxed to an exposure of 2.5 at most (the
+# units of 0.1 scored 7.9).
+t_exposure() {
+	local unit=$1 out
+	mkdir -p "$T/sys"
+	sed -e "s#/usr/local/bin/rasign#$RASIGN_ABS#" -e 's#%h#/root#g' \
+		"contrib/$unit" >"$T/sys/$unit"
+	out=$(cd "$T/sys" && systemd-analyze security --offline=yes --no-pager \
+		--threshold=25 "$unit" 2>&1)
+	local rc=$?
+	echo "$out" | tail -1
+	[ "$rc" = 0 ] || fail "exposure above 2.5: $(echo "$out" | grep '✗' | head -5)"
+}
+
 for u in rasign-serve.service rasign-update.service; do
 	run_test "$u: systemd-analyze verify is silent" t_verify "$u"
+	run_test "$u: systemd-analyze security exposure at most 2.5" t_exposure "$u"
 	run_test "$u: never restarted after exit 2, 3 or 4" t_no_restart_into_lockout "$u"
 done
 run_test "rasign-serve.socket: systemd-analyze verify is silent" t_verify rasign-serve.socket
