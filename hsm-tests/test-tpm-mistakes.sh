@@ -326,7 +326,7 @@ t_lockout_duration() {
 		-o "$T/sig" >"$T/sign.log" 2>&1 && fail "tpm2_sign took a wrong password"
 	tpm_cp --private-key "$TPM_EC_P256_PW_KEY" --certificate "$TPM_EC_P256_PW_CRT" \
 		--tpm-key-password "pass:$TPM_EC_P256_PW_PASSWORD"
-	assert_failure 4 'lockout \(1 failed tries, limit 1; it forgets one every 60 s.*wait about 60 s.*tpm2_dictionarylockout -c.*lockout hierarchy.*7 s'
+	assert_failure 4 'lockout \(failure count 1, limit 1; it forgets one every 60 s.*wait about 60 s.*tpm2_dictionarylockout -c.*lockout hierarchy.*7 s'
 	assert_no_request
 	tpm_cp --private-key "$TPM_HANDLE_EC_P256_PW_KEY" \
 		--certificate "$TPM_HANDLE_EC_P256_PW_CRT" \

@@ -148,14 +148,14 @@ lockout_err(struct tpm2_signer *ts, const char *what)
 	}
 	if (da.interval == 0)
 		return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-"
-		    "attack lockout (%u failed tries, limit %u) and does not "
+		    "attack lockout (failure count %u, limit %u) and does not "
 		    "recover by itself (lockout interval 0): only "
 		    "'tpm2_dictionarylockout -c' ends it, with the lockout "
 		    "hierarchy's password (-p)%s", what, da.count, da.max, rec);
 	say_seconds(wait, sizeof(wait), (unsigned long long)(da.count >=
 	    da.max ? da.count - da.max + 1 : 1) * da.interval);
 	return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-attack "
-	    "lockout (%u failed tries, limit %u; it forgets one every %u s "
+	    "lockout (failure count %u, limit %u; it forgets one every %u s "
 	    "while powered on): wait about %s, or end it now with "
 	    "'tpm2_dictionarylockout -c' and the lockout hierarchy's "
 	    "password (-p)%s", what, da.count, da.max, da.interval, wait, rec);
