@@ -676,7 +676,7 @@ run_test "handle: that is not persistent: exit 2" t_fail 2 'not a persistent TPM
 # STATUS 2): it must not be reported as an unreachable TPM instead.
 run_test "handle: that is not persistent, no TPM reachable: exit 2" \
 	t_handle_usage_without_tpm
-run_test "no key at a persistent handle: exit 5" t_fail 5 'no key at that TPM handle' \
+run_test "no key at a persistent handle: exit 5" t_fail 5 'no key at TPM handle 0x81000199' \
 	--private-key handle:0x81000199 --certificate "$TPM_EC_P256_CRT" --no-tpm-key-password
 run_test "key file under the endorsement hierarchy: exit 3" t_parent_not_owner
 run_test "the failures left nothing loaded in the TPM" t_failures_leave_nothing

@@ -74,8 +74,104 @@ base_rc(TSS2_RC rc)
 	return (rc & TPM2_RC_FMT1) ? rc & (TPM2_RC_FMT1 | 0x3f) : rc;
 }
 
+/* The dictionary-attack state, as TPM2_GetCapability reports it. */
+struct da_state {
+	bool in_lockout;
+	UINT32 count;		/* TPM2_PT_LOCKOUT_COUNTER */
+	UINT32 max;		/* TPM2_PT_MAX_AUTH_FAIL */
+	UINT32 interval;	/* TPM2_PT_LOCKOUT_INTERVAL, s per failure healed */
+	UINT32 recovery;	/* TPM2_PT_LOCKOUT_RECOVERY, after a lockoutAuth failure */
+};
+
+static bool
+read_da(struct tpm2_signer *ts, struct da_state *da)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+
+	memset(da, 0, sizeof(*da));
+	if (ts == NULL || ts->esys == NULL ||
+	    Esys_GetCapability(ts->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT,
+	    TPM2_PT_LOCKOUT_RECOVERY - TPM2_PT_PERMANENT + 1, NULL, &cap) !=
+	    TSS2_RC_SUCCESS)
+		return false;
+	for (UINT32 i = 0; i < cap->data.tpmProperties.count &&
+	    i < TPM2_MAX_TPM_PROPERTIES; i++) {
+		const TPMS_TAGGED_PROPERTY *p =
+		    &cap->data.tpmProperties.tpmProperty[i];
+
+		switch (p->property) {
+		case TPM2_PT_PERMANENT:
+			da->in_lockout = (p->value & TPMA_PERMANENT_INLOCKOUT) != 0;
+			break;
+		case TPM2_PT_LOCKOUT_COUNTER: da->count = p->value; break;
+		case TPM2_PT_MAX_AUTH_FAIL: da->max = p->value; break;
+		case TPM2_PT_LOCKOUT_INTERVAL: da->interval = p->value; break;
+		case TPM2_PT_LOCKOUT_RECOVERY: da->recovery = p->value; break;
+		}
+	}
+	Esys_Free(cap);
+	return true;
+}
+
+/* "45 s", "17 min", "3 h": a wait, rounded up, for people. */
+static void
+say_seconds(char *buf, size_t len, unsigned long long s)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llu s", s);
+	else if (s < 2 * 3600)
+		snprintf(buf, len, "%llu min", (s + 59) / 60);
+	else
+		snprintf(buf, len, "%llu h", (s + 3599) / 3600);
+}
+
+/*
+ * In lockout, the TPM forgets one failure per lockout interval (while it is
+ * powered) and takes passwords again once the counter is below the limit.
+ */
 static int
-tpm_err(TSS2_RC rc, const char *what)
+lockout_err(struct tpm2_signer *ts, const char *what)
+{
+	struct da_state da;
+	char wait[32], rec[96] = "";
+
+	if (!read_da(ts, &da) || da.max == 0)
+		return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-"
+		    "attack lockout: wait for it to recover, or reset it with "
+		    "'tpm2_dictionarylockout -c' and the lockout password",
+		    what);
+	if (da.recovery > 0) {
+		say_seconds(wait, sizeof(wait), da.recovery);
+		snprintf(rec, sizeof(rec), "; after a wrong one, the next "
+		    "try waits %s", wait);
+	}
+	if (da.interval == 0)
+		return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-"
+		    "attack lockout (failure count %u, limit %u) and does not "
+		    "recover by itself (lockout interval 0): only "
+		    "'tpm2_dictionarylockout -c' ends it, with the lockout "
+		    "hierarchy's password (-p)%s", what, da.count, da.max, rec);
+	say_seconds(wait, sizeof(wait), (unsigned long long)(da.count >=
+	    da.max ? da.count - da.max + 1 : 1) * da.interval);
+	return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-attack "
+	    "lockout (failure count %u, limit %u; it forgets one every %u s "
+	    "while powered on): wait about %s, or end it now with "
+	    "'tpm2_dictionarylockout -c' and the lockout hierarchy's "
+	    "password (-p)%s", what, da.count, da.max, da.interval, wait, rec);
+}
+
+/* Out of slots: something else left objects or sessions in the TPM. */
+static bool
+out_of_slots(TSS2_RC b)
+{
+	return b == TPM2_RC_OBJECT_MEMORY || b == TPM2_RC_OBJECT_HANDLES ||
+	    b == TPM2_RC_SESSION_MEMORY || b == TPM2_RC_SESSION_HANDLES ||
+	    b == TPM2_RC_MEMORY;
+}
+
+static int
+tpm_err(struct tpm2_signer *ts, TSS2_RC rc, const char *what)
 {
 	TSS2_RC b = base_rc(rc);
 
@@ -84,28 +180,44 @@ tpm_err(TSS2_RC rc, const char *what)
 		    "retried: repeated failures lock the TPM out "
 		    "(dictionary-attack protection)", what);
 	if (b == TPM2_RC_LOCKOUT)
-		return err_set(ERR_PASSWORD, "%s: the TPM is in dictionary-"
-		    "attack lockout: wait for it to recover, or reset it with "
-		    "'tpm2_dictionarylockout -c' and the lockout password",
-		    what);
+		return lockout_err(ts, what);
+	if (out_of_slots(b))
+		return err_set(ERR_DEVICE, "%s: the TPM has no free %s slot "
+		    "(%s): other programs left theirs loaded, and nothing "
+		    "manages them on this connection (\"%s\"); flush them with "
+		    "'tpm2_flushcontext -t' (sessions: -s), or reach the TPM "
+		    "through a resource manager (device:/dev/tpmrm0, tabrmd)",
+		    what, b == TPM2_RC_SESSION_MEMORY ||
+		    b == TPM2_RC_SESSION_HANDLES ? "session" : "object",
+		    Tss2_RC_Decode(rc), ts != NULL ? ts->tcti_conf : "");
 	return err_set(ERR_DEVICE, "%s: %s", what, Tss2_RC_Decode(rc));
 }
 
-/* --tpm-tcti, else TPM2TOOLS_TCTI, else the Go helper's TPM_DEVICE. */
+/*
+ * After --tpm-tcti: TPM2OPENSSL_TCTI first, since TSS2 PRIVATE KEY files
+ * are tpm2-openssl's and its users set it to make the key; then
+ * TPM2TOOLS_TCTI; then the Go helper's TPM_DEVICE. *from names the source.
+ */
 static const char *
-tcti_from_env(char *buf, size_t len)
+tcti_from_env(char *buf, size_t len, const char **from)
 {
+	static const char *const vars[] = { "TPM2OPENSSL_TCTI",
+	    "TPM2TOOLS_TCTI", NULL };
 	const char *v;
 	struct stat st;
+	bool sock;
 
-	if ((v = getenv("TPM2TOOLS_TCTI")) != NULL && *v != '\0')
-		return v;
+	for (size_t i = 0; vars[i] != NULL; i++)
+		if ((v = getenv(vars[i])) != NULL && *v != '\0') {
+			*from = vars[i];
+			return v;
+		}
 	if ((v = getenv("TPM_DEVICE")) != NULL && *v != '\0') {
 		/* A socket is swtpm's, anything else a character device. */
-		snprintf(buf, len, "%s:%s%s", stat(v, &st) == 0 &&
-		    S_ISSOCK(st.st_mode) ? "swtpm" : "device",
-		    stat(v, &st) == 0 && S_ISSOCK(st.st_mode) ? "path=" : "",
-		    v);
+		sock = stat(v, &st) == 0 && S_ISSOCK(st.st_mode);
+		snprintf(buf, len, "%s:%s%s", sock ? "swtpm" : "device",
+		    sock ? "path=" : "", v);
+		*from = "TPM_DEVICE";
 		return buf;
 	}
 	return NULL;
@@ -117,11 +229,11 @@ connect_tpm(struct tpm2_signer *ts)
 	static const char *const fallbacks[] = { "device:/dev/tpmrm0",
 	    "tabrmd", NULL };
 	char envbuf[512];
-	const char *conf = ts->req.tpm_tcti;
+	const char *conf = ts->req.tpm_tcti, *from = "--tpm-tcti";
 	TSS2_RC rc = TSS2_RC_SUCCESS;
 
 	if (conf == NULL)
-		conf = tcti_from_env(envbuf, sizeof(envbuf));
+		conf = tcti_from_env(envbuf, sizeof(envbuf), &from);
 	/* tpm2-tss's own log lines: quieted by log_init(), never here. */
 	for (size_t i = 0; ; i++) {
 		const char *c = conf != NULL ? conf : fallbacks[i];
@@ -135,16 +247,18 @@ connect_tpm(struct tpm2_signer *ts)
 		}
 		if (conf != NULL)
 			return err_set(ERR_DEVICE, "cannot reach the TPM through "
-			    "TCTI \"%s\": %s", c, Tss2_RC_Decode(rc));
+			    "TCTI \"%s\" (from %s): %s", c, from,
+			    Tss2_RC_Decode(rc));
 	}
 	if (ts->tcti == NULL)
 		return err_set(ERR_DEVICE, "no TPM reachable: tried "
 		    "device:/dev/tpmrm0 and tabrmd; give --tpm-tcti or set "
-		    "TPM2TOOLS_TCTI");
+		    "TPM2OPENSSL_TCTI or TPM2TOOLS_TCTI");
 	if ((rc = Esys_Initialize(&ts->esys, ts->tcti, NULL)) !=
 	    TSS2_RC_SUCCESS)
-		return tpm_err(rc, "cannot start a TPM context");
-	log_debug("TPM through %s", ts->tcti_conf);
+		return tpm_err(ts, rc, "cannot start a TPM context");
+	log_debug("TPM through %s (from %s)", ts->tcti_conf,
+	    conf != NULL ? from : "the defaults");
 	return ERR_OK;
 }
 
@@ -181,34 +295,17 @@ auth_refused(TSS2_RC rc)
 static enum auth_tries
 da_tries(struct tpm2_signer *ts, bool noda)
 {
-	TPMS_CAPABILITY_DATA *cap = NULL;
-	UINT32 count = 0, max = 0, perm = 0;
-	enum auth_tries t = AUTH_TRIES_UNKNOWN;
+	struct da_state da;
 
-	if (noda || Esys_GetCapability(ts->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-	    ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES, TPM2_PT_PERMANENT, 16, NULL,
-	    &cap) != TSS2_RC_SUCCESS)
-		return t;
-	for (UINT32 i = 0; i < cap->data.tpmProperties.count &&
-	    i < TPM2_MAX_TPM_PROPERTIES; i++) {
-		const TPMS_TAGGED_PROPERTY *p =
-		    &cap->data.tpmProperties.tpmProperty[i];
-
-		if (p->property == TPM2_PT_PERMANENT)
-			perm = p->value;
-		else if (p->property == TPM2_PT_LOCKOUT_COUNTER)
-			count = p->value;
-		else if (p->property == TPM2_PT_MAX_AUTH_FAIL)
-			max = p->value;
-	}
-	Esys_Free(cap);
-	if (perm & TPMA_PERMANENT_INLOCKOUT)
-		t = AUTH_TRIES_LOCKED;
-	else if (max > 0 && count + 1 >= max)
-		t = AUTH_TRIES_FINAL;
-	else if (count > 0)
-		t = AUTH_TRIES_LOW;
-	return t;
+	if (noda || !read_da(ts, &da))
+		return AUTH_TRIES_UNKNOWN;
+	if (da.in_lockout)
+		return AUTH_TRIES_LOCKED;
+	if (da.max > 0 && da.count + 1 >= da.max)
+		return AUTH_TRIES_FINAL;
+	if (da.count > 0)
+		return AUTH_TRIES_LOW;
+	return AUTH_TRIES_UNKNOWN;
 }
 
 /* The parent's (or owner's) auth value: empty unless one was given. */
@@ -234,7 +331,7 @@ start_session(struct tpm2_signer *ts, ESYS_TR salt)
 	    TPM2_ALG_SHA256, &ts->session);
 	if (rc != TSS2_RC_SUCCESS) {
 		ts->session = ESYS_TR_NONE;
-		return tpm_err(rc, "cannot start a TPM session");
+		return tpm_err(ts, rc, "cannot start a TPM session");
 	}
 	(void)Esys_TRSess_SetAttributes(ts->esys, ts->session,
 	    TPMA_SESSION_CONTINUESESSION, 0xff);
@@ -291,13 +388,16 @@ create_srk(struct tpm2_signer *ts, const char *owner_pw, ESYS_TR *out)
 		    &outside, &pcrs, out, NULL, NULL, NULL, NULL);
 		if (rc == TSS2_RC_SUCCESS || base_rc(rc) == TPM2_RC_AUTH_FAIL ||
 		    base_rc(rc) == TPM2_RC_BAD_AUTH ||
-		    base_rc(rc) == TPM2_RC_LOCKOUT)
+		    base_rc(rc) == TPM2_RC_LOCKOUT || out_of_slots(base_rc(rc)))
 			break;
 	}
 	if (auth_refused(rc))
 		auth_result(ts->req.auth, AUTH_TPM_PARENT, false);
+	/* The owner password is named only when it is what failed. */
 	if (rc != TSS2_RC_SUCCESS)
-		return tpm_err(rc, "cannot create the TPM's storage key under "
+		return tpm_err(ts, rc, out_of_slots(base_rc(rc)) ?
+		    "cannot create the TPM's storage key under the owner "
+		    "hierarchy" : "cannot create the TPM's storage key under "
 		    "the owner hierarchy (owner password: "
 		    "--tpm-parent-password)");
 	return ERR_OK;
@@ -317,8 +417,51 @@ open_parent(struct tpm2_signer *ts, TPM2_HANDLE handle, const char *pw,
 		    "the owner hierarchy nor a persistent handle", handle);
 	if ((rc = Esys_TR_FromTPMPublic(ts->esys, handle, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, out)) != TSS2_RC_SUCCESS)
-		return tpm_err(rc, "cannot open the key's parent");
+		return tpm_err(ts, rc, "cannot open the key's parent");
 	return set_auth(ts->esys, *out, pw);
+}
+
+/*
+ * Whether TPM2_Sign would take an outside digest with this key, read from
+ * its public area: before any password is asked for or any authorization
+ * tried (each wrong one counts toward the dictionary-attack lockout).
+ */
+static int
+check_signing_key(const struct tpm2_signer *ts)
+{
+	static const char fix[] = "make a signing key (openssl genpkey "
+	    "-provider tpm2, or tpm2_create -a '...|sign') and a certificate "
+	    "for it";
+	TPMA_OBJECT a = ts->pub.objectAttributes;
+	TPMI_ALG_ASYM_SCHEME sch;
+
+	if (ts->pub.type != TPM2_ALG_RSA && ts->pub.type != TPM2_ALG_ECC)
+		return err_set(ERR_KEY, "%s: this TPM key is not a signing "
+		    "key: it is neither RSA nor ECC (type 0x%x); %s",
+		    ts->key_ref, ts->pub.type, fix);
+	if ((a & TPMA_OBJECT_SIGN_ENCRYPT) == 0)
+		return err_set(ERR_KEY, "%s: this TPM key is not a signing "
+		    "key: %s; %s", ts->key_ref,
+		    (a & TPMA_OBJECT_DECRYPT) == 0 ? "it has neither the sign "
+		    "nor the decrypt attribute" : (a & TPMA_OBJECT_RESTRICTED) ?
+		    "it is a storage key (restricted, decrypt: a parent for "
+		    "other keys), its sign attribute is clear" : "it is a "
+		    "decryption key, its sign attribute is clear", fix);
+	/* A restricted signing key signs only what the TPM hashed itself. */
+	if (a & TPMA_OBJECT_RESTRICTED)
+		return err_set(ERR_KEY, "%s: this TPM key is not a signing key "
+		    "for outside data: it is restricted (an attestation key "
+		    "signs only digests the TPM made itself); %s",
+		    ts->key_ref, fix);
+	sch = ts->pub.type == TPM2_ALG_RSA ?
+	    ts->pub.parameters.rsaDetail.scheme.scheme :
+	    ts->pub.parameters.eccDetail.scheme.scheme;
+	if (sch != TPM2_ALG_NULL && sch != TPM2_ALG_RSASSA &&
+	    sch != TPM2_ALG_ECDSA)
+		return err_set(ERR_KEY, "%s: the TPM key signs only with scheme "
+		    "0x%x, and Roles Anywhere takes RSASSA (PKCS#1 v1.5) or "
+		    "ECDSA; %s", ts->key_ref, sch, fix);
+	return ERR_OK;
 }
 
 /*
@@ -340,7 +483,7 @@ key_password(struct tpm2_signer *ts, bool is_file, bool file_empty_auth,
 	tries = da_tries(ts, (ts->pub.objectAttributes & TPMA_OBJECT_NODA) != 0);
 	/* auth_get() would refuse too; this says how a TPM recovers. */
 	if (tries == AUTH_TRIES_LOCKED)
-		return tpm_err(TPM2_RC_LOCKOUT, what);
+		return lockout_err(ts, what);
 	return auth_get(ts->req.auth, AUTH_TPM_KEY, tries, what, pw);
 }
 
@@ -381,6 +524,14 @@ load_keyfile(struct tpm2_signer *ts)
 	if ((ret = tpm2key_load(ts->key_ref, &kf)) != ERR_OK)
 		return ret;
 	ts->pub = kf.pub.publicArea;
+	/*
+	 * The key's password is asked for before anything is loaded: on a
+	 * TPM without a resource manager, a Ctrl-C at the prompt would
+	 * otherwise leave the parent and the key in two of its three slots.
+	 */
+	if ((ret = check_signing_key(ts)) != ERR_OK ||
+	    (ret = key_password(ts, true, kf.empty_auth, &kpw)) != ERR_OK)
+		goto out;
 	/* The parent's auth: an unsalted HMAC session when there is one. */
 	if ((ret = parent_password(ts, &ppw)) != ERR_OK ||
 	    (ret = auth_session(ts, ppw, ESYS_TR_NONE)) != ERR_OK ||
@@ -398,14 +549,13 @@ load_keyfile(struct tpm2_signer *ts)
 		    err_set(ERR_KEY, "the TPM refuses to load %s: it belongs "
 		    "to another TPM or parent, or is corrupt (%s)",
 		    ts->key_ref, Tss2_RC_Decode(rc)) :
-		    tpm_err(rc, "cannot load the TPM key");
+		    tpm_err(ts, rc, "cannot load the TPM key");
 		goto out;
 	}
 	ts->key_transient = true;
 	/* The rest of the signer's life needs only the key: free the slots. */
 	end_session(ts);
-	if ((ret = key_password(ts, true, kf.empty_auth, &kpw)) != ERR_OK ||
-	    (ret = auth_session(ts, kpw, transient ? parent : ESYS_TR_NONE)) !=
+	if ((ret = auth_session(ts, kpw, transient ? parent : ESYS_TR_NONE)) !=
 	    ERR_OK || (ret = set_auth(ts->esys, ts->key, kpw)) != ERR_OK)
 		goto out;
 	ret = ERR_OK;
@@ -422,20 +572,29 @@ open_handle(struct tpm2_signer *ts)
 {
 	TPM2B_PUBLIC *out = NULL;
 	const char *kpw;
+	char what[64];
 	TSS2_RC rc;
 	int ret;
 
 	if ((rc = Esys_TR_FromTPMPublic(ts->esys, ts->handle, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &ts->key)) != TSS2_RC_SUCCESS) {
 		ts->key = ESYS_TR_NONE;
-		return tpm_err(rc, "no key at that TPM handle");
+		if (base_rc(rc) == TPM2_RC_HANDLE)
+			return err_set(ERR_DEVICE, "no key at TPM handle 0x%08x: "
+			    "nothing is persisted there ('tpm2_getcap "
+			    "handles-persistent' lists the handles in use)",
+			    ts->handle);
+		snprintf(what, sizeof(what), "cannot open TPM handle 0x%08x",
+		    ts->handle);
+		return tpm_err(ts, rc, what);
 	}
 	if ((rc = Esys_ReadPublic(ts->esys, ts->key, ESYS_TR_NONE,
 	    ESYS_TR_NONE, ESYS_TR_NONE, &out, NULL, NULL)) != TSS2_RC_SUCCESS)
-		return tpm_err(rc, "cannot read the TPM key's public part");
+		return tpm_err(ts, rc, "cannot read the TPM key's public part");
 	ts->pub = out->publicArea;
 	Esys_Free(out);
-	if ((ret = key_password(ts, false, false, &kpw)) != ERR_OK ||
+	if ((ret = check_signing_key(ts)) != ERR_OK ||
+	    (ret = key_password(ts, false, false, &kpw)) != ERR_OK ||
 	    (ret = auth_session(ts, kpw, ESYS_TR_NONE)) != ERR_OK)
 		goto out;
 	ret = set_auth(ts->esys, ts->key, kpw);
@@ -494,6 +653,11 @@ tpm2_open(const struct key_request *req, struct signer **out)
 	int ret;
 
 	*out = NULL;
+	/* A password for the wrong kind of key: say so, not "wrong password". */
+	if (auth_known(req->auth, AUTH_FILE_KEY))
+		return err_set(ERR_USAGE, "--pkcs8-password is for encrypted key "
+		    "files, and %s is a TPM key: give its password with "
+		    "--tpm-key-password", req->key_ref);
 	if ((ts = calloc(1, sizeof(*ts))) == NULL)
 		return ERR_NOMEM;
 	ts->base.provider = &tpm2_provider;
@@ -583,7 +747,7 @@ sign_once(struct tpm2_signer *ts, int md_nid, const uint8_t *dgst,
 	*rc = Esys_Sign(ts->esys, ts->key, ts->session, ESYS_TR_NONE,
 	    ESYS_TR_NONE, &d, &scheme, &check, &out);
 	if (*rc != TSS2_RC_SUCCESS)
-		return tpm_err(*rc, "TPM signature failed");
+		return tpm_err(ts, *rc, "TPM signature failed");
 	if (out->sigAlg == TPM2_ALG_RSASSA) {
 		ret = provider_finish_signature(false,
 		    provider_key_bytes(ts->pkey),
