@@ -382,21 +382,27 @@ out:
 	return ret;
 }
 
-/* The proxy URL without user:password@, for --debug. */
+/*
+ * The proxy URL without its user and password, for --debug: rebuilt by
+ * libcurl's parser, so that a password with a '/' or '@' in it cannot
+ * fool a search for the '@'.
+ */
 static void
 proxy_shown(const char *proxy, char *dst, size_t dstlen)
 {
-	const char *sep = strstr(proxy, "://"), *auth, *at;
-	size_t alen;
+	CURLU *u = curl_url();
+	char *shown = NULL;
 
-	auth = sep != NULL ? sep + 3 : proxy;
-	alen = strcspn(auth, "/?#");
-	at = memrchr(auth, '@', alen);
-	if (at == NULL)
-		snprintf(dst, dstlen, "%s", proxy);
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, proxy, 0) ==
+	    CURLUE_OK && curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &shown, 0) == CURLUE_OK)
+		snprintf(dst, dstlen, "%s", shown);
 	else
-		snprintf(dst, dstlen, "%.*s%s", (int)(auth - proxy), proxy,
-		    at + 1);
+		snprintf(dst, dstlen, "(a proxy URL libcurl cannot parse)");
+	curl_free(shown);
+	curl_url_cleanup(u);
 }
 
 /* --------------------------------------------------------- trust store */
@@ -574,7 +580,8 @@ trust_setup(CURL *c, const struct http_config *cfg, struct pem *p)
 		    file ? file : "(default)", dirs ? dirs : "(default)");
 	} else
 		return ERR_OK;
-	if (strstr(p->buf, "-----BEGIN CERTIFICATE-----") == NULL)
+	if (p->buf == NULL || strstr(p->buf, "-----BEGIN CERTIFICATE-----") ==
+	    NULL)
 		return err_set(ERR_USAGE, "%s holds no PEM certificate: name "
 		    "a file of \"-----BEGIN CERTIFICATE-----\" blocks",
 		    cfg->ca_bundle != NULL && *cfg->ca_bundle != '\0' ?
@@ -621,8 +628,8 @@ transport_error(CURLcode rc, const char *url, const char *detail,
 	case CURLE_SSL_CACERT_BADFILE:
 		*retryable = false;
 		return err_set(ERR_NETWORK, "TLS certificate of %.*s not "
-		    "trusted (%s): check --endpoint, or add its CA with "
-		    "AWS_CA_BUNDLE", ulen, url, why);
+		    "trusted (%s): check --endpoint, or name its CA with "
+		    "--ca-bundle or AWS_CA_BUNDLE", ulen, url, why);
 	case CURLE_SSL_CONNECT_ERROR:
 		*retryable = false;
 		return err_set(ERR_NETWORK, "TLS handshake with %.*s failed "
@@ -780,8 +787,10 @@ out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(c);
 	/* The proxy URL may hold a password. */
-	if (proxy != NULL)
-		OPENSSL_clear_free(proxy, strlen(proxy));
+	if (proxy != NULL) {
+		explicit_bzero(proxy, strlen(proxy));
+		free(proxy);
+	}
 	free(trust.buf);
 	return ret;
 }
