@@ -222,17 +222,18 @@ no_proxy_entry(const char *e, const char *host, const char *port,
 	struct ipaddr eip;
 	bool match_host = false;
 
-	if (strchr(e, '/') != NULL && (ip == NULL || !cidr_contains(e, ip)))
-		return false;
+	size_t n = strlen(e);
+
+	/* A CIDR block matches addresses only (a host has no '/'). */
 	if (strchr(e, '/') != NULL)
-		return true;
+		return ip != NULL && cidr_contains(e, ip);
 	if (split_host_port(e, h, sizeof(h), p, sizeof(p))) {
 		if (*h == '\0')
 			return false;	/* ":80": malformed, ignored */
 	} else {
-		if (strlen(e) >= sizeof(h))
+		if (n >= sizeof(h))
 			return false;
-		snprintf(h, sizeof(h), "%s", e);
+		memcpy(h, e, n + 1);
 		*p = '\0';
 	}
 	if (parse_ip(h, &eip)) {
@@ -241,7 +242,7 @@ no_proxy_entry(const char *e, const char *host, const char *port,
 		    memcmp(ip->b, eip.b, (size_t)ip->len) == 0 &&
 		    (*p == '\0' || strcmp(p, port) == 0);
 	}
-	/* "foo.com" is the domain and its subdomains; ".foo.com", "*.foo.com" subdomains only. */
+	/* "foo.com": it and its subdomains; ".foo.com", "*.foo.com": these. */
 	if (strncmp(h, "*.", 2) == 0)
 		memmove(h, h + 1, strlen(h));
 	if (*h != '.') {
