@@ -98,7 +98,7 @@ OBJ = $(SRC:%.c=$(BUILD)/obj/%.o)
 LIBOBJ = $(LIBSRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_TESTS = $(BUILD)/unit/test_sigv4 $(BUILD)/unit/test_parse $(BUILD)/unit/test_credfile \
-	$(BUILD)/unit/test_schedule $(BUILD)/unit/test_files
+	$(BUILD)/unit/test_schedule $(BUILD)/unit/test_files $(BUILD)/unit/test_proxy
 # One fuzz target per hsm-tests/fuzz/fuzz_NAME.c, each with its seed corpus
 # in hsm-tests/fuzz/corpus/NAME/ and an optional dictionary NAME.dict.
 FUZZ_NAMES = $(patsubst hsm-tests/fuzz/fuzz_%.c,%,$(wildcard hsm-tests/fuzz/fuzz_*.c))

@@ -9,9 +9,12 @@
 
 struct http_config {
 	bool no_verify_ssl;
-	bool with_proxy;
-	const char *ca_bundle;		/* added to the system store, or NULL */
-	long timeout_ms;		/* the whole exchange */
+	bool with_proxy;		/* accepted, changes nothing (spec §1.2) */
+	const char *ca_bundle;		/* the whole trust store, or NULL */
+	const char *ca_bundle_from;	/* "--ca-bundle file", for messages */
+	long timeout_ms;		/* this try's share of the exchange */
+	long start_ms;			/* http_now_ms() at the first try, or 0 */
+	int attempt;			/* this try's number, from 1 */
 };
 
 struct http_response {
@@ -30,6 +33,17 @@ struct http_response {
 int http_post(const struct http_config *, const char *url,
     const char *const *headers, const char *body,
     struct http_response *resp, bool *retryable);
+/*
+ * The proxy for url by the rules of Go's httpproxy package (FromEnvironment,
+ * ProxyFunc), with env as getenv: *proxy is a URL to free, or NULL to go
+ * direct. HTTPS_PROXY/https_proxy for https, HTTP_PROXY/http_proxy for
+ * http (the upper case wins; refused when REQUEST_METHOD is set),
+ * NO_PROXY/no_proxy; localhost and loopback addresses never.
+ */
+int http_proxy_for(const char *url, const char *(*env)(const char *),
+    char **proxy);
+/* CLOCK_MONOTONIC in milliseconds. */
+long http_now_ms(void);
 /* Wipes and frees the body. */
 void http_response_free(struct http_response *);
 

@@ -47,6 +47,7 @@ static const struct optdef {
 	{ "role-arn", STR, CRED, O(role_arn) },
 	{ "region", STR, CRED, O(region) },
 	{ "endpoint", STR, CRED, O(endpoint) },
+	{ "ca-bundle", STR, CRED, O(ca_bundle) },
 	{ "role-session-name", STR, CRED, O(role_session_name) },
 	{ "session-duration", INT, CRED, O(session_duration) },
 	{ "with-proxy", BOOL, CRED, O(with_proxy) },

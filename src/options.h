@@ -45,6 +45,7 @@ struct options {
 	const char *role_arn;
 	const char *region;
 	const char *endpoint;
+	const char *ca_bundle;		/* extension: wins over AWS_CA_BUNDLE */
 	const char *role_session_name;
 	long session_duration;
 	/* transport and diagnostics */

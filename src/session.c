@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/obj_mac.h>
@@ -125,7 +126,11 @@ session_prepare(const struct options *o, struct session *s)
 	s->role_session_name = o->role_session_name;
 	s->http.no_verify_ssl = o->no_verify_ssl;
 	s->http.with_proxy = o->with_proxy;
-	s->http.ca_bundle = getenv("AWS_CA_BUNDLE");
+	/* The flag wins over the variable; either is the whole store. */
+	s->http.ca_bundle = o->ca_bundle != NULL && *o->ca_bundle != '\0' ?
+	    o->ca_bundle : getenv("AWS_CA_BUNDLE");
+	s->http.ca_bundle_from = o->ca_bundle != NULL && *o->ca_bundle !=
+	    '\0' ? "--ca-bundle file" : "AWS_CA_BUNDLE file";
 	s->http.timeout_ms = o->timeout * 1000;
 	if ((ret = sigv4_query(o->profile_arn, o->role_arn,
 	    o->trust_anchor_arn, &s->query)) != ERR_OK ||
@@ -264,15 +269,6 @@ backoff(int attempt, long remaining_ms)
 		;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* One try. *again: worth trying again (network error, 5xx, 429). */
 static int
 try_once(const struct session *s, const struct identity *id,
@@ -313,22 +309,31 @@ session_create(const struct session *s, const struct identity *id,
     struct creds *c)
 {
 	struct http_config http = s->http;
-	long deadline = now_ms() + s->http.timeout_ms, left;
-	bool again = false;
+	long start = http_now_ms(), deadline = start + s->http.timeout_ms, left;
+	bool again = false, told = false;
 	int ret = ERR_INTERNAL;
 
+	http.start_ms = start;
 	for (int attempt = 1; attempt <= SESSION_TRIES; attempt++) {
 		/* Report the last try's failure, not the first's. */
 		err_clear();
-		http.timeout_ms = deadline - now_ms();
+		http.attempt = attempt;
+		http.timeout_ms = deadline - http_now_ms();
 		if (http.timeout_ms < 1)
 			http.timeout_ms = 1;
 		ret = try_once(s, id, &http, attempt, c, &again);
-		left = deadline - now_ms();
+		left = deadline - http_now_ms();
 		if (ret == ERR_OK || !again || attempt == SESSION_TRIES ||
 		    left <= 0)
 			break;
 		log_debug("retrying: %s", err_message() ? err_message() : "");
+		/* A person waiting at a terminal is told once why it takes long. */
+		if (!told && !log_debug_enabled() && isatty(STDERR_FILENO)) {
+			log_warn("retrying (up to %d tries in %ld s): %s",
+			    SESSION_TRIES, s->http.timeout_ms / 1000,
+			    err_message() ? err_message() : "no answer");
+			told = true;
+		}
 		backoff(attempt, left);
 	}
 	return ret;
