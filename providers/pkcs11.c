@@ -800,9 +800,7 @@ do_open(struct p11_signer *ps)
 		    &ntok)) != ERR_OK)
 			goto out;
 		if (ntok == 0) {
-			ret = err_set(ERR_DEVICE, "no token matches %s: is it "
-			    "inserted? 'p11tool --list-tokens' shows what "
-			    "p11-kit sees", ps->cert_uri_text);
+			ret = p11_no_token(&ps->mods, ps->cert_uri_text);
 			goto out;
 		}
 		if ((ret = select_certificate(ps, cert_uri, ntok, &cert)) !=
@@ -813,9 +811,7 @@ do_open(struct p11_signer *ps)
 		    &ntok)) != ERR_OK)
 			goto out;
 		if (ntok == 0) {
-			ret = err_set(ERR_DEVICE, "no token matches %s: is it "
-			    "inserted? 'p11tool --list-tokens' shows what "
-			    "p11-kit sees", ps->key_uri_text);
+			ret = p11_no_token(&ps->mods, ps->key_uri_text);
 			goto out;
 		}
 		/* Log in only where there is no doubt (woodhouse §8.2). */
@@ -1050,8 +1046,14 @@ pkcs11_list(const struct key_request *req,
 	    (ret = p11_modules_load(req->pkcs11_lib, uri, &ps->mods)) !=
 	    ERR_OK ||
 	    (ret = p11_tokens_match(&ps->mods, uri, ps->tokens, &ntok)) !=
-	    ERR_OK ||
-	    (ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
+	    ERR_OK)
+		goto out;
+	/* As credential-process says it: "No matching identities" is for a token. */
+	if (ntok == 0) {
+		ret = p11_no_token(&ps->mods, ps->key_uri_text);
+		goto out;
+	}
+	if ((ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
 		goto out;
 	if (n == 0 && ntok == 1 && auth_known(req->auth, AUTH_PIN)) {
 		ps->token = ps->tokens[0];
