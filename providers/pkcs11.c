@@ -561,16 +561,18 @@ check_key_type(struct p11_signer *ps)
 	else
 		return ERR_OK;	/* x509_algorithm() refuses it, by name */
 	if (ps->key_type != want)
-		return err_set(ERR_KEY, "the private key %s is an %s key, but "
-		    "the certificate's public key is %s: " WRONG_KEY_FIX, key,
+		return err_set(ERR_KEY, "the private key %s does not match the "
+		    "certificate: it is an %s key, but the certificate's "
+		    "public key is %s: " WRONG_KEY_FIX, key,
 		    ps->key_type == CKK_RSA ? "RSA" : "EC",
 		    want == CKK_RSA ? "RSA" : "EC");
 	if (want == CKK_EC) {
 		knid = key_curve(ps);
 		cnid = cert_curve(pub);
 		if (knid != NID_undef && cnid != NID_undef && knid != cnid)
-			return err_set(ERR_KEY, "the private key %s is an EC "
-			    "%s key, but the certificate's public key is EC %s: "
+			return err_set(ERR_KEY, "the private key %s does not "
+			    "match the certificate: it is an EC %s key, but the "
+			    "certificate's public key is EC %s: "
 			    WRONG_KEY_FIX, key, curve_name(knid),
 			    curve_name(cnid));
 		return ERR_OK;
@@ -578,11 +580,12 @@ check_key_type(struct p11_signer *ps)
 	if (key_modulus_cmp(ps, pub, &kbits) == 0)
 		return ERR_OK;
 	if (kbits != EVP_PKEY_get_bits(pub))
-		return err_set(ERR_KEY, "the private key %s is an RSA-%d key, "
-		    "but the certificate's public key is RSA-%d: "
+		return err_set(ERR_KEY, "the private key %s does not match the "
+		    "certificate: it is an RSA-%d key, but the certificate's "
+		    "public key is RSA-%d: "
 		    WRONG_KEY_FIX, key, kbits, EVP_PKEY_get_bits(pub));
-	return err_set(ERR_KEY, "the private key %s is not the certificate's: "
-	    "both are RSA-%d, but their moduli differ: " WRONG_KEY_FIX, key,
+	return err_set(ERR_KEY, "the private key %s does not match the "
+	    "certificate: both are RSA-%d keys, but their moduli differ: " WRONG_KEY_FIX, key,
 	    kbits);
 }
 
