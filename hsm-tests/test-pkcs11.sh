@@ -431,15 +431,16 @@ t_secret_not_in_argv() {
 # ------------------------------------------------------ read-certificate-data
 
 # The listing of rasign-main: the header, then exactly its four
-# certificates, each as 5 lines and a blank one, numbered 1) to 4), with
-# what openssl says of the certificate files make-tokens.sh stored.
+# certificates, each as 7 lines (the Go helper's 5, then Not Before and
+# Not After) and a blank one, numbered 1) to 4), with what openssl says of
+# the certificate files make-tokens.sh stored.
 t_rcd_main() {
 	local kt v crt id fp subj iss serial block n
 	run_rasign read-certificate-data --certificate "$MAIN_TOKEN_URI"
 	assert_exit 0
 	[ "$(head -n 1 "$OUT")" = "Matching identities" ] ||
 		{ show_run; fail "the first line is not 'Matching identities'"; }
-	[ "$(wc -l <"$OUT")" -eq 25 ] || { show_run; fail "want 1 + 4 x 6 lines"; }
+	[ "$(wc -l <"$OUT")" -eq 33 ] || { show_run; fail "want 1 + 4 x 8 lines"; }
 	[ -z "$(tail -c 2 "$OUT" | tr -d '\n')" ] || fail "stdout does not end in a blank line"
 	n=$(grep -c '^[1-4]) Hex Fingerprint: [0-9a-f]\{40\}$' "$OUT")
 	[ "$n" = 4 ] || { show_run; fail "$n numbered fingerprint lines, want 4"; }

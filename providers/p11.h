@@ -40,6 +40,8 @@ struct p11_object {
 struct p11_modules {
 	CK_FUNCTION_LIST **list;	/* NULL-terminated */
 	bool from_p11kit;		/* p11-kit's registered set */
+	char failed[512];		/* "the PKCS#11 module PATH failed to
+					   initialise (why)", or "" */
 };
 
 /* CK_RV to one of our codes, with a message naming `what`. */
@@ -50,6 +52,8 @@ char *p11_uri_for(const struct p11_object *obj);
 
 int p11_modules_load(const char *lib, P11KitUri *uri, struct p11_modules *);
 void p11_modules_release(struct p11_modules *);
+/* "no token matches URI", naming a module that failed to initialise. */
+int p11_no_token(const struct p11_modules *, const char *uri);
 /* The tokens whose module, slot and token match the URI. */
 int p11_tokens_match(const struct p11_modules *, P11KitUri *uri,
     struct p11_token *out, size_t *n);

@@ -39,6 +39,20 @@ p11_err(CK_RV rv, const char *what)
 	}
 }
 
+/* "not a PKCS#11 module" where p11-kit found no C_GetFunctionList. */
+static int
+load_error(const char *path)
+{
+	const char *msg = p11_kit_message();
+
+	if (msg != NULL && strstr(msg, "C_GetFunctionList") != NULL)
+		return err_set(ERR_DEVICE, "cannot load the PKCS#11 module %s: "
+		    "it is not a PKCS#11 module (it has no C_GetFunctionList): "
+		    "give the token's PKCS#11 library with --pkcs11-lib", path);
+	return err_set(ERR_DEVICE, "cannot load the PKCS#11 module %s: %s",
+	    path, msg != NULL ? msg : "unknown error");
+}
+
 static int
 load_one(const char *path, struct p11_modules *m)
 {
@@ -52,25 +66,77 @@ load_one(const char *path, struct p11_modules *m)
 	    NULL) {
 		free(m->list);
 		m->list = NULL;
-		return err_set(ERR_DEVICE, "cannot load the PKCS#11 module %s: "
-		    "%s", path, p11_kit_message() ? p11_kit_message() :
-		    "unknown error");
+		return load_error(path);
 	}
 	if ((rv = p11_kit_module_initialize(mod)) != CKR_OK) {
 		p11_kit_module_release(mod);
 		free(m->list);
 		m->list = NULL;
 		return err_set(ERR_DEVICE, "cannot initialise the PKCS#11 "
-		    "module %s: %s", path, p11_kit_strerror(rv));
+		    "module %s: C_Initialize returned %s (CK_RV 0x%lx)", path,
+		    p11_kit_strerror(rv), (unsigned long)rv);
 	}
+	log_debug("PKCS#11 module %s loaded", path);
 	m->list[0] = mod;
 	return ERR_OK;
+}
+
+/*
+ * Initialises p11-kit's registered modules one by one, where
+ * p11_kit_modules_load_and_initialize() would drop a failing one without a
+ * word: each failure is named under --debug and remembered for the "no
+ * token" message, since the token the user looks for may be behind it. A
+ * module configured as critical fails the whole load, as in p11-kit.
+ */
+static int
+initialize_each(struct p11_modules *m)
+{
+	size_t kept = 0;
+	int ret = ERR_OK;
+
+	for (size_t i = 0; m->list[i] != NULL; i++) {
+		CK_FUNCTION_LIST *mod = m->list[i];
+		char *name = p11_kit_module_get_name(mod);
+		char *file = p11_kit_module_get_filename(mod);
+		const char *where = file ? file : name ? name : "?";
+		bool critical = p11_kit_module_get_flags(mod) &
+		    P11_KIT_MODULE_CRITICAL;
+		CK_RV rv = p11_kit_module_initialize(mod);
+
+		if (rv == CKR_OK) {
+			log_debug("PKCS#11 module %s (%s) loaded",
+			    name ? name : "?", where);
+			m->list[kept++] = mod;
+		} else {
+			log_debug("the PKCS#11 module %s (%s) failed to "
+			    "initialise: C_Initialize returned %s (CK_RV 0x%lx)"
+			    "%s", name ? name : "?", where,
+			    p11_kit_strerror(rv), (unsigned long)rv,
+			    critical ? "" : "; skipping it");
+			if (m->failed[0] == '\0')
+				snprintf(m->failed, sizeof(m->failed), "the "
+				    "PKCS#11 module %s failed to initialise "
+				    "(C_Initialize: %s)", where,
+				    p11_kit_strerror(rv));
+			if (critical && ret == ERR_OK)
+				ret = err_set(ERR_DEVICE, "cannot initialise "
+				    "the PKCS#11 module %s: C_Initialize "
+				    "returned %s (CK_RV 0x%lx)", where,
+				    p11_kit_strerror(rv), (unsigned long)rv);
+			p11_kit_module_release(mod);
+		}
+		free(name);
+		free(file);
+	}
+	m->list[kept] = NULL;
+	return ret;
 }
 
 int
 p11_modules_load(const char *lib, P11KitUri *uri, struct p11_modules *m)
 {
 	const char *path = lib;
+	int ret;
 
 	memset(m, 0, sizeof(*m));
 	/* p11-kit's own messages would add lines to stderr; we report. */
@@ -79,16 +145,42 @@ p11_modules_load(const char *lib, P11KitUri *uri, struct p11_modules *m)
 		path = p11_kit_uri_get_module_path(uri);
 	if (path != NULL)
 		return load_one(path, m);
-	m->list = p11_kit_modules_load_and_initialize(0);
+	/*
+	 * Under --debug p11-kit may speak while it loads: a configured module
+	 * that cannot be loaded (not a PKCS#11 module, a wrong path) is named
+	 * only by its message.
+	 */
+	if (log_debug_enabled())
+		p11_kit_be_loud();
+	m->list = p11_kit_modules_load(NULL, 0);
+	p11_kit_be_quiet();
 	m->from_p11kit = true;
-	if (m->list == NULL || m->list[0] == NULL) {
+	if (m->list != NULL && (ret = initialize_each(m)) != ERR_OK) {
 		p11_modules_release(m);
-		return err_set(ERR_DEVICE, "no PKCS#11 module is registered "
-		    "with p11-kit%s%s: give one with --pkcs11-lib",
-		    p11_kit_message() ? ": " : "",
-		    p11_kit_message() ? p11_kit_message() : "");
+		return ret;
+	}
+	if (m->list == NULL || m->list[0] == NULL) {
+		if (m->failed[0] != '\0')
+			ret = err_set(ERR_DEVICE, "no PKCS#11 module registered "
+			    "with p11-kit can be used: %s; give one with "
+			    "--pkcs11-lib", m->failed);
+		else
+			ret = err_set(ERR_DEVICE, "no PKCS#11 module is "
+			    "registered with p11-kit%s%s: give one with "
+			    "--pkcs11-lib", p11_kit_message() ? ": " : "",
+			    p11_kit_message() ? p11_kit_message() : "");
+		p11_modules_release(m);
+		return ret;
 	}
 	return ERR_OK;
+}
+
+int
+p11_no_token(const struct p11_modules *m, const char *uri)
+{
+	return err_set(ERR_DEVICE, "no token matches %s: is it inserted? "
+	    "'p11tool --list-tokens' shows what p11-kit sees%s%s", uri,
+	    m->failed[0] ? "; " : "", m->failed);
 }
 
 void

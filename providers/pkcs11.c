@@ -35,6 +35,7 @@ struct p11_signer {
 	CK_SESSION_HANDLE session;
 	bool logged_in;
 	CK_OBJECT_HANDLE key;
+	char *key_found_uri;		/* the key object found, for messages */
 	CK_KEY_TYPE key_type;
 	CK_BBOOL always_auth;
 	uint8_t key_id[256];
@@ -147,6 +148,8 @@ release(struct p11_signer *ps)
 		(void)ps->token.module->C_CloseSession(ps->session);
 	ps->session = CK_INVALID_HANDLE;
 	ps->logged_in = false;
+	free(ps->key_found_uri);
+	ps->key_found_uri = NULL;
 	p11_modules_release(&ps->mods);
 	EVP_PKEY_free(ps->pub);
 	ps->pub = NULL;
@@ -166,6 +169,7 @@ pkcs11_close(struct signer *s)
 	if (ps == NULL)
 		return;
 	release(ps);
+	X509_free(ps->req.cert);
 	free(ps->key_uri_text);
 	free(ps->cert_uri_text);
 	free(ps);
@@ -244,6 +248,80 @@ load_leaf(struct p11_signer *ps, const struct p11_object *cert)
 	return ERR_OK;
 }
 
+/*
+ * --cert-selector chose one certificate and passed it on with its URI: of
+ * the certificates the URI matches, keep those with its DER. A renewal
+ * written next to the certificate it replaces has the same CKA_ID and
+ * label, hence the same URI; the DER tells them apart. The same DER twice
+ * on one token is one certificate.
+ */
+static int
+keep_selected(X509 *want, struct p11_object *certs, size_t *n)
+{
+	unsigned char *der = NULL;
+	size_t kept = 0;
+	int len;
+
+	if ((len = i2d_X509(want, &der)) <= 0)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < *n; i++) {
+		if (certs[i].value_len == (size_t)len &&
+		    memcmp(certs[i].value, der, (size_t)len) == 0 &&
+		    (kept == 0 || certs[0].token != certs[i].token)) {
+			certs[kept++] = certs[i];
+			continue;
+		}
+		free(certs[i].value);
+	}
+	*n = kept;
+	OPENSSL_free(der);
+	return ERR_OK;
+}
+
+/* Several certificates that the URI cannot tell apart: their serials. */
+static bool
+same_uris(const struct p11_object *certs, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (certs[i].token != certs[0].token ||
+		    certs[i].id_len != certs[0].id_len ||
+		    memcmp(certs[i].id, certs[0].id, certs[0].id_len) != 0 ||
+		    strcmp(certs[i].label, certs[0].label) != 0)
+			return false;
+	return true;
+}
+
+static int
+ambiguous_same_uri(const char *uri, const struct p11_object *certs, size_t n)
+{
+	char list[1024] = "", *hex;
+	const char *h;
+	size_t used = 0;
+
+	for (size_t i = 0; i < n && used + 40 < sizeof(list); i++) {
+		const unsigned char *p = certs[i].value;
+		X509 *x = d2i_X509(NULL, &p, (long)certs[i].value_len);
+		BIGNUM *bn = x ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x),
+		    NULL) : NULL;
+
+		hex = bn ? BN_bn2hex(bn) : NULL;
+		for (h = hex ? hex : "?"; h[0] == '0' && h[1] != '\0'; h++)
+			;
+		used += (size_t)snprintf(list + used, sizeof(list) - used,
+		    "%s%s", i ? ", " : "", h);
+		OPENSSL_free(hex);
+		BN_free(bn);
+		X509_free(x);
+	}
+	ERR_clear_error();
+	return err_set(ERR_USAGE, "%zu certificates match %s with the same "
+	    "id and label, so no URI can name one (a renewed certificate "
+	    "next to the old one?): choose one with --cert-selector "
+	    "Key=x509Serial,Value=SERIAL (serials %s; 'rasign "
+	    "read-certificate-data' shows their dates), or delete the old one "
+	    "from the token", n, uri, list);
+}
+
 /* The certificate named by the URI: exactly one, on exactly one token. */
 static int
 select_certificate(struct p11_signer *ps, P11KitUri *uri, size_t ntok,
@@ -265,6 +343,16 @@ select_certificate(struct p11_signer *ps, P11KitUri *uri, size_t ntok,
 		    ERR_OK)
 			goto out;
 	}
+	if (ps->req.cert != NULL && n > 0) {
+		if ((ret = keep_selected(ps->req.cert, certs, &n)) != ERR_OK)
+			goto out;
+		if (n == 0) {
+			ret = err_set(ERR_CERT, "the certificate --cert-selector "
+			    "chose is no longer on the token (%s)",
+			    ps->cert_uri_text);
+			goto out;
+		}
+	}
 	n = p11_skip_attestation(certs, n);
 	if (n == 0) {
 		ret = err_set(ERR_CERT, "no certificate on the token matches "
@@ -274,7 +362,9 @@ select_certificate(struct p11_signer *ps, P11KitUri *uri, size_t ntok,
 		goto out;
 	}
 	if (n > 1) {
-		ret = p11_ambiguous("certificate", certs, n);
+		ret = same_uris(certs, n) ? ambiguous_same_uri(
+		    ps->cert_uri_text, certs, n) :
+		    p11_ambiguous("certificate", certs, n);
 		goto out;
 	}
 	*cert = certs[0];
@@ -312,6 +402,8 @@ select_key(struct p11_signer *ps, P11KitUri *uri, const struct p11_object *cert)
 	if (n > 1)
 		return p11_ambiguous("private key", keys, n);
 	ps->key = keys[0].handle;
+	free(ps->key_found_uri);
+	ps->key_found_uri = p11_uri_for(&keys[0]);
 	memcpy(ps->key_id, keys[0].id, keys[0].id_len);
 	ps->key_id_len = keys[0].id_len;
 	return ERR_OK;
@@ -344,6 +436,157 @@ key_attributes(struct p11_signer *ps)
 		    "sign (its CKA_SIGN is false): use a key made for signing",
 		    ps->key_uri_text);
 	return ERR_OK;
+}
+
+/* One attribute of the key, in a fresh buffer; NULL when not readable. */
+static uint8_t *
+key_attribute(struct p11_signer *ps, CK_ATTRIBUTE_TYPE type, size_t *len)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	uint8_t *v;
+
+	if (ps->token.module->C_GetAttributeValue(ps->session, ps->key, &a, 1) !=
+	    CKR_OK || a.ulValueLen == (CK_ULONG)-1 || a.ulValueLen == 0 ||
+	    a.ulValueLen > 4096 || (v = malloc(a.ulValueLen)) == NULL)
+		return NULL;
+	a.pValue = v;
+	if (ps->token.module->C_GetAttributeValue(ps->session, ps->key, &a, 1) !=
+	    CKR_OK) {
+		free(v);
+		return NULL;
+	}
+	*len = a.ulValueLen;
+	return v;
+}
+
+/* "P-256", or OpenSSL's short name for a curve NIST did not name. */
+static const char *
+curve_name(int nid)
+{
+	const char *n = EC_curve_nid2nist(nid);
+
+	if (n == NULL && nid != NID_undef)
+		n = OBJ_nid2sn(nid);
+	return n != NULL ? n : "unknown curve";
+}
+
+/* The key's curve from its CKA_EC_PARAMS; NID_undef when not shown. */
+static int
+key_curve(struct p11_signer *ps)
+{
+	const unsigned char *p;
+	ASN1_OBJECT *oid;
+	uint8_t *der;
+	size_t len = 0;
+	int nid = NID_undef;
+
+	if ((der = key_attribute(ps, CKA_EC_PARAMS, &len)) == NULL)
+		return NID_undef;
+	p = der;
+	/* Explicit parameters (not an OID) are left to the signature check. */
+	if ((oid = d2i_ASN1_OBJECT(NULL, &p, (long)len)) != NULL)
+		nid = OBJ_obj2nid(oid);
+	ASN1_OBJECT_free(oid);
+	free(der);
+	ERR_clear_error();
+	return nid;
+}
+
+static int
+cert_curve(EVP_PKEY *pub)
+{
+	char group[80];
+	int nid;
+
+	if (!EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), NULL))
+		return NID_undef;
+	if ((nid = OBJ_txt2nid(group)) == NID_undef)
+		nid = EC_curve_nist2nid(group);
+	return nid;
+}
+
+/* The RSA key's modulus compared with the certificate's: 0 when unknown. */
+static int
+key_modulus_cmp(struct p11_signer *ps, EVP_PKEY *pub, int *key_bits)
+{
+	BIGNUM *kn = NULL, *cn = NULL;
+	uint8_t *der;
+	size_t len = 0;
+	int cmp = 0;
+
+	if ((der = key_attribute(ps, CKA_MODULUS, &len)) == NULL)
+		return 0;
+	if ((kn = BN_bin2bn(der, (int)len, NULL)) != NULL &&
+	    EVP_PKEY_get_bn_param(pub, OSSL_PKEY_PARAM_RSA_N, &cn)) {
+		cmp = BN_cmp(kn, cn);
+		*key_bits = BN_num_bits(kn);
+	}
+	BN_free(kn);
+	BN_free(cn);
+	free(der);
+	ERR_clear_error();
+	return cmp;
+}
+
+#define WRONG_KEY_FIX "give the key that belongs to the certificate (on a " \
+	"token: the same CKA_ID), or the certificate issued for this key"
+
+/*
+ * The key's type, and its RSA modulus or EC curve where the token shows
+ * them, against the certificate's public key. All readable without
+ * signing: a key of the wrong type is refused here, before any signature
+ * or context login, on every path (with CKA_ALWAYS_AUTHENTICATE no test
+ * signature is made, and without a public-key object nothing else could
+ * tell; a signature of the wrong type would be sent and rejected).
+ */
+static int
+check_key_type(struct p11_signer *ps)
+{
+	X509 *cert = ps->leaf != NULL ? ps->leaf : ps->req.cert;
+	const char *key = ps->key_found_uri ? ps->key_found_uri :
+	    ps->key_uri_text;
+	EVP_PKEY *pub;
+	CK_KEY_TYPE want;
+	int knid, cnid, kbits = 0;
+
+	if (cert == NULL || (pub = X509_get0_pubkey(cert)) == NULL) {
+		ERR_clear_error();
+		return ERR_OK;
+	}
+	if (EVP_PKEY_is_a(pub, "RSA"))
+		want = CKK_RSA;
+	else if (EVP_PKEY_is_a(pub, "EC"))
+		want = CKK_EC;
+	else
+		return ERR_OK;	/* x509_algorithm() refuses it, by name */
+	if (ps->key_type != want)
+		return err_set(ERR_KEY, "the private key %s does not match the "
+		    "certificate: it is an %s key, but the certificate's "
+		    "public key is %s: " WRONG_KEY_FIX, key,
+		    ps->key_type == CKK_RSA ? "RSA" : "EC",
+		    want == CKK_RSA ? "RSA" : "EC");
+	if (want == CKK_EC) {
+		knid = key_curve(ps);
+		cnid = cert_curve(pub);
+		if (knid != NID_undef && cnid != NID_undef && knid != cnid)
+			return err_set(ERR_KEY, "the private key %s does not "
+			    "match the certificate: it is an EC %s key, but the "
+			    "certificate's public key is EC %s: "
+			    WRONG_KEY_FIX, key, curve_name(knid),
+			    curve_name(cnid));
+		return ERR_OK;
+	}
+	if (key_modulus_cmp(ps, pub, &kbits) == 0)
+		return ERR_OK;
+	if (kbits != EVP_PKEY_get_bits(pub))
+		return err_set(ERR_KEY, "the private key %s does not match the "
+		    "certificate: it is an RSA-%d key, but the certificate's "
+		    "public key is RSA-%d: "
+		    WRONG_KEY_FIX, key, kbits, EVP_PKEY_get_bits(pub));
+	return err_set(ERR_KEY, "the private key %s does not match the "
+	    "certificate: both are RSA-%d keys, but their moduli differ: " WRONG_KEY_FIX, key,
+	    kbits);
 }
 
 /* Reads two attributes of one object into fresh buffers. */
@@ -560,9 +803,7 @@ do_open(struct p11_signer *ps)
 		    &ntok)) != ERR_OK)
 			goto out;
 		if (ntok == 0) {
-			ret = err_set(ERR_DEVICE, "no token matches %s: is it "
-			    "inserted? 'p11tool --list-tokens' shows what "
-			    "p11-kit sees", ps->cert_uri_text);
+			ret = p11_no_token(&ps->mods, ps->cert_uri_text);
 			goto out;
 		}
 		if ((ret = select_certificate(ps, cert_uri, ntok, &cert)) !=
@@ -573,9 +814,7 @@ do_open(struct p11_signer *ps)
 		    &ntok)) != ERR_OK)
 			goto out;
 		if (ntok == 0) {
-			ret = err_set(ERR_DEVICE, "no token matches %s: is it "
-			    "inserted? 'p11tool --list-tokens' shows what "
-			    "p11-kit sees", ps->key_uri_text);
+			ret = p11_no_token(&ps->mods, ps->key_uri_text);
 			goto out;
 		}
 		/* Log in only where there is no doubt (woodhouse §8.2). */
@@ -590,7 +829,8 @@ do_open(struct p11_signer *ps)
 	    (ret = login(ps)) != ERR_OK ||
 	    (ret = select_key(ps, key_uri, cert_uri ? &cert : NULL)) !=
 	    ERR_OK ||
-	    (ret = key_attributes(ps)) != ERR_OK)
+	    (ret = key_attributes(ps)) != ERR_OK ||
+	    (ret = check_key_type(ps)) != ERR_OK)
 		goto out;
 	find_public_key(ps);
 	if (ps->leaf != NULL && (ret = find_chain(ps)) != ERR_OK)
@@ -619,6 +859,11 @@ pkcs11_open(const struct key_request *req, struct signer **out)
 	ps->base.provider = &pkcs11_provider;
 	ps->req = *req;
 	ps->session = CK_INVALID_HANDLE;
+	/* Kept for a reopen, which checks the key against it again. */
+	if (req->cert != NULL && !X509_up_ref(req->cert)) {
+		ps->req.cert = NULL;
+		goto out;
+	}
 	if ((ps->key_uri_text = strdup(req->key_ref)) == NULL)
 		goto out;
 	if (req->cert_ref != NULL && strncmp(req->cert_ref, "pkcs11:", 7) == 0 &&
@@ -796,6 +1041,7 @@ pkcs11_list(const struct key_request *req,
 		return ERR_NOMEM;
 	ps->base.provider = &pkcs11_provider;
 	ps->req = *req;
+	ps->req.cert = NULL;	/* not ours: pkcs11_close would free it */
 	ps->session = CK_INVALID_HANDLE;
 	if ((ps->key_uri_text = strdup(req->key_ref)) == NULL)
 		goto out;
@@ -803,8 +1049,14 @@ pkcs11_list(const struct key_request *req,
 	    (ret = p11_modules_load(req->pkcs11_lib, uri, &ps->mods)) !=
 	    ERR_OK ||
 	    (ret = p11_tokens_match(&ps->mods, uri, ps->tokens, &ntok)) !=
-	    ERR_OK ||
-	    (ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
+	    ERR_OK)
+		goto out;
+	/* As credential-process says it: "No matching identities" is for a token. */
+	if (ntok == 0) {
+		ret = p11_no_token(&ps->mods, ps->key_uri_text);
+		goto out;
+	}
+	if ((ret = find_certificates(ps, uri, ntok, certs, &n)) != ERR_OK)
 		goto out;
 	if (n == 0 && ntok == 1 && auth_known(req->auth, AUTH_PIN)) {
 		ps->token = ps->tokens[0];

@@ -30,7 +30,8 @@ enum {
 struct key_request {
 	const char *key_ref;		/* path, pkcs11: URI or handle: */
 	const char *cert_ref;		/* --certificate as given, or NULL */
-	X509 *cert;			/* the certificate, when read from a file */
+	X509 *cert;			/* read from a file, or chosen by
+					   --cert-selector among the URI's */
 	/*
 	 * The PINs and passwords, resolved by the tool; outlives the signer.
 	 * Backends take values from it with auth_get() and never read a

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -27,7 +28,7 @@ static const char usage[] =
 "\n"
 "For a file: prints its key type, base64 DER, serial number and\n"
 "algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
-"on the tokens with the URI that names it.\n";
+"on the tokens with the URI that names it and its validity dates.\n";
 
 static int
 print_file(const char *path)
@@ -68,6 +69,17 @@ out:
 	return ret;
 }
 
+/* RFC 3339 in UTC, as date -u -Iseconds and most parsers read it. */
+static void
+rfc3339(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "unknown");
+}
+
 struct listing {
 	int count;
 	const struct selector *sel;	/* --cert-selector, or NULL */
@@ -80,6 +92,7 @@ print_one(void *arg, X509 *x, const char *uri)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	char subj[512], iss[512], esubj[2048], eiss[2048], *hex = NULL;
+	char nb[32], na[32];
 	BIGNUM *bn;
 	const char *h;
 
@@ -105,8 +118,15 @@ print_one(void *arg, X509 *x, const char *uri)
 	/* BN_bn2hex pads to whole bytes; Go prints no leading zeros. */
 	for (h = hex; h[0] == '0' && h[1] != '\0'; h++)
 		;
-	printf("\nSubject: %s\nIssuer: %s\nSerial Number: %s\nURI: %s\n\n",
-	    esubj, eiss, h, uri);
+	/*
+	 * The Go helper's lines, then the validity: after the URI, so that a
+	 * parser of Go's output that takes lines by position or by key still
+	 * finds what it knew where it was.
+	 */
+	rfc3339(X509_get0_notBefore(x), nb, sizeof(nb));
+	rfc3339(X509_get0_notAfter(x), na, sizeof(na));
+	printf("\nSubject: %s\nIssuer: %s\nSerial Number: %s\nURI: %s\n"
+	    "Not Before: %s\nNot After: %s\n\n", esubj, eiss, h, uri, nb, na);
 	OPENSSL_free(hex);
 	return ERR_OK;
 }

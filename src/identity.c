@@ -138,7 +138,8 @@ pick_one(void *arg, X509 *x, const char *uri)
  * fails on Linux; here it searches the certificates of the PKCS#11 tokens.
  */
 static int
-select_certificate(const struct options *o, struct auth *auth, char **uri)
+select_certificate(const struct options *o, struct auth *auth, char **uri,
+    X509 **cert)
 {
 	struct selector sel;
 	struct key_request req;
@@ -164,6 +165,8 @@ select_certificate(const struct options *o, struct auth *auth, char **uri)
 		log_debug("--cert-selector chose %s", p.uri);
 		*uri = p.uri;
 		p.uri = NULL;
+		*cert = p.cert;
+		p.cert = NULL;
 	}
 out:
 	free(p.uri);
@@ -172,17 +175,22 @@ out:
 	return ret;
 }
 
-/* With --cert-selector: the options, with the URI it chose as certificate. */
+/*
+ * With --cert-selector: the options, with the URI it chose as certificate,
+ * and the certificate itself, which the backend takes among those the URI
+ * matches (a renewal shares the URI of the certificate it replaces).
+ */
 static int
 apply_selector(struct options **o, struct auth *auth, struct options *copy,
-    char **uri)
+    char **uri, X509 **cert)
 {
 	int ret;
 
 	*uri = NULL;
+	*cert = NULL;
 	if ((*o)->cert_selector == NULL)
 		return ERR_OK;
-	if ((ret = select_certificate(*o, auth, uri)) != ERR_OK)
+	if ((ret = select_certificate(*o, auth, uri, cert)) != ERR_OK)
 		return ret;
 	*copy = **o;
 	copy->certificate = *uri;
@@ -197,12 +205,13 @@ identity_open_signer(const struct options *opts, struct identity *id)
 	STACK_OF(X509) *chain = NULL;
 	struct key_request req;
 	char *sel_uri = NULL;
+	X509 *sel_cert = NULL;
 	int ret;
 
 	memset(id, 0, sizeof(*id));
 	if ((ret = open_auth(opts, NULL, id)) != ERR_OK ||
-	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri)) !=
-	    ERR_OK)
+	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
+	    &sel_cert)) != ERR_OK)
 		goto out;
 	if (o->certificate == NULL && o->private_key == NULL) {
 		ret = err_set(ERR_USAGE, "give --private-key (or "
@@ -210,6 +219,7 @@ identity_open_signer(const struct options *opts, struct identity *id)
 		goto out;
 	}
 	identity_request(o, id->auth, &req);
+	req.cert = sel_cert;
 	if (o->private_key != NULL && o->certificate != NULL &&
 	    !is_uri(o->certificate)) {
 		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
@@ -229,6 +239,7 @@ identity_open_signer(const struct options *opts, struct identity *id)
 		ret = check_key_matches(o, id);
 out:
 	free(sel_uri);
+	X509_free(sel_cert);
 	if (ret != ERR_OK)
 		identity_close(id);
 	return ret;
@@ -240,6 +251,7 @@ identity_open(const struct options *opts, const struct auth *prev,
 {
 	struct options sel_opts, *o = (struct options *)opts;
 	char *sel_uri = NULL;
+	X509 *sel_cert = NULL;
 	struct key_request req;
 	bool cert_file;
 	int ret;
@@ -247,8 +259,8 @@ identity_open(const struct options *opts, const struct auth *prev,
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
 	if ((ret = open_auth(opts, prev, id)) != ERR_OK ||
-	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri)) !=
-	    ERR_OK)
+	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
+	    &sel_cert)) != ERR_OK)
 		goto out;
 	if (o->certificate == NULL && o->private_key == NULL) {
 		ret = err_set(ERR_USAGE, "give --certificate (and "
@@ -257,6 +269,7 @@ identity_open(const struct options *opts, const struct auth *prev,
 	}
 	cert_file = o->certificate != NULL && !is_uri(o->certificate);
 	identity_request(o, id->auth, &req);
+	req.cert = sel_cert;
 	/*
 	 * A separate certificate file is read first so that a bad path fails
 	 * before anyone is asked for a password.
@@ -297,6 +310,7 @@ identity_open(const struct options *opts, const struct auth *prev,
 	ret = ERR_OK;
 out:
 	free(sel_uri);
+	X509_free(sel_cert);
 	if (ret != ERR_OK)
 		identity_close(id);
 	return ret;
