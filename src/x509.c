@@ -33,6 +33,14 @@ count_blocks(const uint8_t *data, size_t len, const char *type)
 	return n;
 }
 
+/* The blocks PEM_read_bio_X509 reads: "CERTIFICATE", "X509 CERTIFICATE". */
+static int
+cert_blocks(const uint8_t *data, size_t len)
+{
+	return count_blocks(data, len, "CERTIFICATE") +
+	    count_blocks(data, len, "X509 CERTIFICATE");
+}
+
 int
 x509_read_cert(const char *name, const uint8_t *data, size_t len, X509 **out,
     int *more)
@@ -48,8 +56,9 @@ x509_read_cert(const char *name, const uint8_t *data, size_t len, X509 **out,
 		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
 			return ERR_NOMEM;
 		*out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		if (*out != NULL && more != NULL)
-			*more = count_blocks(data, len, "CERTIFICATE") - 1;
+		if (*out != NULL && more != NULL && (*more = cert_blocks(data,
+		    len) - 1) < 0)
+			*more = 0;
 	} else {
 		p = data;
 		/* Strict DER: trailing bytes mean this is something else. */
@@ -192,7 +201,7 @@ x509_sniff(const uint8_t *data, size_t len)
 			c = X509_HOLDS_TPM_KEY;
 		else if (memmem(data, len, " PRIVATE KEY-----", 17))
 			c = X509_HOLDS_KEY;
-		else if (count_blocks(data, len, "CERTIFICATE") > 0)
+		else if (cert_blocks(data, len) > 0)
 			c = X509_HOLDS_CERT;
 		return c;
 	}
