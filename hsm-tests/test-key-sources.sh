@@ -156,7 +156,8 @@ t_exec_no_key() {
 
 # ---------------------------------------------------------------- serve
 
-# start_serve ARGS: rasign serve on port 0 against EP; waits for its start.
+# start_serve ARGS: rasign serve on port 0 against EP; waits for its start
+# (its last start-up line, with or without a time stamp).
 start_serve() {
 	local _
 	SERVE_ERR=$T/serve.err
@@ -168,7 +169,7 @@ start_serve() {
 	SERVE_PID=$!
 	echo "$SERVE_PID" >>"$SERVE_PIDS_FILE"
 	for _ in $(seq 200); do
-		grep -q '^export AWS_CONTAINER_AUTHORIZATION_TOKEN' "$SERVE_ERR" && return 0
+		grep -q 'export AWS_CONTAINER_AUTHORIZATION_TOKEN=' "$SERVE_ERR" && return 0
 		kill -0 "$SERVE_PID" 2>/dev/null || fail "serve exited at start: $(cat "$SERVE_ERR")"
 		sleep 0.05
 	done
