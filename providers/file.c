@@ -16,6 +16,7 @@
 #include "err.h"
 #include "provider.h"
 #include "files.h"
+#include "x509.h"
 
 struct file_signer {
 	struct signer base;
@@ -162,6 +163,35 @@ out:
 	return ret;
 }
 
+/*
+ * No key where one was expected: name the likely mistake from what the
+ * file holds instead (a certificate, a TPM key from a source), keeping
+ * `ret` and its message otherwise.
+ */
+static int
+explain_no_key(const struct key_request *req, const uint8_t *data, size_t len,
+    int ret)
+{
+	switch (x509_sniff(data, len)) {
+	case X509_HOLDS_CERT:
+		if (req->key_is_cert)
+			return err_replace(ERR_USAGE, "%s holds a certificate but "
+			    "no private key: give the key with --private-key "
+			    "(only a PKCS#12 file, or a PEM file holding both, "
+			    "is given as --certificate alone)", req->key_ref);
+		return err_replace(ERR_USAGE, "--private-key %s holds a "
+		    "certificate, not a private key: give the key's file",
+		    req->key_ref);
+	case X509_HOLDS_TPM_KEY:
+		/* tpm2_claims() reads TPM keys from files only. */
+		return err_replace(ERR_USAGE, "%s holds a TPM key (TSS2 PRIVATE "
+		    "KEY), which is read from a file only: give its path",
+		    req->key_ref);
+	default:
+		return ret;
+	}
+}
+
 static void
 file_close(struct signer *s)
 {
@@ -182,7 +212,8 @@ file_open(const struct key_request *req, struct signer **out)
 	struct file_signer *fs;
 	const unsigned char *p;
 	PKCS12 *p12 = NULL;
-	uint8_t *data = NULL;
+	const uint8_t *in;
+	uint8_t *data = NULL;	/* what we read; key_data is the caller's */
 	size_t len = 0;
 	int ret;
 
@@ -190,14 +221,20 @@ file_open(const struct key_request *req, struct signer **out)
 	if ((fs = calloc(1, sizeof(*fs))) == NULL)
 		return ERR_NOMEM;
 	fs->base.provider = &file_provider;
-	if ((ret = files_read(req->key_ref, "private key file", ERR_KEY,
+	if (req->key_data != NULL) {
+		in = req->key_data;
+		len = req->key_len;
+	} else if ((ret = files_read(req->key_ref, "private key file", ERR_KEY,
 	    FILES_MAX, &data, &len)) != ERR_OK)
 		goto out;
-	p = data;
+	else
+		in = data;
+	p = in;
 	if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) != NULL)
 		ret = open_pkcs12(p12, &pw, fs);
-	else
-		ret = decode_key(data, len, &pw, &fs->pkey);
+	else if ((ret = decode_key(in, len, &pw, &fs->pkey)) == ERR_KEY &&
+	    !pw.asked)
+		ret = explain_no_key(req, in, len, ret);
 	ERR_clear_error();
 	if (ret != ERR_OK)
 		goto out;

@@ -29,6 +29,13 @@ enum {
 /* What the user asked for, without any CLI detail. */
 struct key_request {
 	const char *key_ref;		/* path, pkcs11: URI or handle: */
+	/*
+	 * The key's bytes when it came from env: or fd: (key_ref then names
+	 * that source); NULL: read key_ref. Owned and wiped by the caller.
+	 */
+	const uint8_t *key_data;
+	size_t key_len;
+	bool key_is_cert;		/* no --private-key: one file holds both */
 	const char *cert_ref;		/* --certificate as given, or NULL */
 	X509 *cert;			/* read from a file, or chosen by
 					   --cert-selector among the URI's */

@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "creds.h"
 #include "err.h"
+#include "keyauth.h"
 #include "log.h"
 #include "options.h"
 #include "source.h"
@@ -145,6 +146,8 @@ cmd_exec(int argc, char **argv)
 	/* The signer is closed and the passwords wiped before the command runs. */
 	source_free(&src);
 	have_src = 0;
+	/* The command must not inherit the key (--private-key env:VAR). */
+	keyfiles_unsetenv(&o);
 	options_free(&o);
 	if ((ret = build_env(&c, vars, &env)) != ERR_OK)
 		goto out;

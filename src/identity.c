@@ -17,6 +17,65 @@ is_uri(const char *ref)
 	return strncmp(ref, "pkcs11:", 7) == 0;
 }
 
+/* A source by the name to show: the path, or "env:VAR" as given. */
+static const char *
+src_name(const struct keysrc *k)
+{
+	return k->path != NULL ? k->path : k->ref;
+}
+
+/*
+ * No certificate in the --certificate file: name the likely mistake from
+ * what it holds instead, else keep `ret` and its message.
+ */
+static int
+explain_no_cert(const struct options *o, const struct keysrc *c, int ret)
+{
+	switch (x509_sniff(c->data, c->len)) {
+	case X509_HOLDS_KEY:
+	case X509_HOLDS_TPM_KEY:
+		if (o->private_key != NULL)
+			return err_replace(ERR_USAGE, "--certificate %s holds a "
+			    "private key, not a certificate: are --certificate "
+			    "and --private-key swapped?", src_name(c));
+		return err_replace(ERR_USAGE, "--certificate %s holds a private "
+		    "key but no certificate: give it as --private-key, and "
+		    "the certificate as --certificate", src_name(c));
+	case X509_HOLDS_PKCS12:
+		return err_replace(ERR_USAGE, "--certificate %s is a PKCS#12 file, "
+		    "which holds the key too: give it as --certificate alone, "
+		    "without --private-key", src_name(c));
+	default:
+		return ret;
+	}
+}
+
+/*
+ * The leaf from the --certificate file or source (keyfiles_init read it).
+ * Like the Go helper, the first certificate is the leaf; the others of a
+ * fullchain.pem are not sent, which breaks a chain that needs them, so
+ * that is said once per (re)load when no --intermediates is given.
+ */
+static int
+read_cert(const struct options *o, struct identity *id)
+{
+	const struct keysrc *c = &id->files->cert;
+	int more = 0, ret;
+
+	if ((ret = x509_read_cert(src_name(c), c->data, c->len, &id->leaf,
+	    &more)) != ERR_OK)
+		return ret == ERR_CERT ? explain_no_cert(o, c, ret) : ret;
+	if (more > 0 && o->intermediates == NULL)
+		log_warn("%s holds %d more certificate%s after the first, "
+		    "which %s not sent: intermediates belong in --intermediates "
+		    "(with the leaf alone in --certificate)", src_name(c), more,
+		    more > 1 ? "s" : "", more > 1 ? "are" : "is");
+	else if (more > 0)
+		log_debug("%s: %d more certificate(s) after the first ignored; "
+		    "the chain is --intermediates", src_name(c), more);
+	return ERR_OK;
+}
+
 /* The certificate from --certificate, unless the key brought its own. */
 static int
 find_certificate(const struct options *o, struct identity *id)
@@ -36,7 +95,7 @@ find_certificate(const struct options *o, struct identity *id)
 	if (o->certificate == NULL || is_uri(o->certificate))
 		return err_set(ERR_USAGE, "no certificate: give --certificate "
 		    "(the key %s does not come with one)", o->private_key);
-	return x509_load_cert(o->certificate, &id->leaf);
+	return read_cert(o, id);
 }
 
 static int
@@ -104,6 +163,33 @@ open_auth(const struct options *o, const struct auth *prev,
 		id->auth = NULL;
 	}
 	return ret;
+}
+
+/*
+ * The certificate, key and intermediates sources read now (keyauth.h),
+ * and the key request pointed at them.
+ */
+static int
+open_files(const struct options *o, const struct identity *prev,
+    struct identity *id, struct key_request *req)
+{
+	int ret;
+
+	if ((id->files = calloc(1, sizeof(*id->files))) == NULL)
+		return ERR_NOMEM;
+	if ((ret = keyfiles_init(o, prev ? prev->files : NULL, id->files)) !=
+	    ERR_OK) {
+		free(id->files);
+		id->files = NULL;
+		return ret;
+	}
+	identity_request(o, id->auth, req);
+	if (id->files->key.ref != NULL)
+		req->key_ref = src_name(&id->files->key);
+	req->key_data = id->files->key.data;
+	req->key_len = id->files->key.len;
+	req->key_is_cert = o->private_key == NULL;
+	return ERR_OK;
 }
 
 struct pick {
@@ -218,11 +304,12 @@ identity_open_signer(const struct options *opts, struct identity *id)
 		    "--certificate, or --cert-selector)");
 		goto out;
 	}
-	identity_request(o, id->auth, &req);
+	if ((ret = open_files(o, NULL, id, &req)) != ERR_OK)
+		goto out;
 	req.cert = sel_cert;
 	if (o->private_key != NULL && o->certificate != NULL &&
 	    !is_uri(o->certificate)) {
-		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+		if ((ret = read_cert(o, id)) != ERR_OK)
 			goto out;
 		req.cert = id->leaf;
 	}
@@ -233,10 +320,11 @@ identity_open_signer(const struct options *opts, struct identity *id)
 		goto out;
 	sk_X509_pop_free(chain, X509_free);
 	if (id->leaf == NULL && o->private_key == NULL &&
-	    (ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+	    (ret = read_cert(o, id)) != ERR_OK)
 		goto out;
 	if (id->leaf != NULL)
 		ret = check_key_matches(o, id);
+	keyfiles_drop(id->files);
 out:
 	free(sel_uri);
 	X509_free(sel_cert);
@@ -246,7 +334,7 @@ out:
 }
 
 int
-identity_open(const struct options *opts, const struct auth *prev,
+identity_open(const struct options *opts, const struct identity *prev,
     time_t now, struct identity *id)
 {
 	struct options sel_opts, *o = (struct options *)opts;
@@ -258,7 +346,7 @@ identity_open(const struct options *opts, const struct auth *prev,
 
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
-	if ((ret = open_auth(opts, prev, id)) != ERR_OK ||
+	if ((ret = open_auth(opts, prev ? prev->auth : NULL, id)) != ERR_OK ||
 	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
 	    &sel_cert)) != ERR_OK)
 		goto out;
@@ -268,22 +356,18 @@ identity_open(const struct options *opts, const struct auth *prev,
 		goto out;
 	}
 	cert_file = o->certificate != NULL && !is_uri(o->certificate);
-	identity_request(o, id->auth, &req);
-	req.cert = sel_cert;
 	/*
-	 * A separate certificate file is read first so that a bad path fails
-	 * before anyone is asked for a password.
+	 * The certificate and intermediates files are read first (by
+	 * open_files) so that a bad path fails before anyone is asked for a
+	 * password.
 	 */
+	if ((ret = open_files(o, prev, id, &req)) != ERR_OK)
+		goto out;
+	req.cert = sel_cert;
 	if (o->private_key != NULL && cert_file) {
-		if ((ret = x509_load_cert(o->certificate, &id->leaf)) != ERR_OK)
+		if ((ret = read_cert(o, id)) != ERR_OK)
 			goto out;
 		req.cert = id->leaf;
-	}
-	if (o->private_key == NULL && cert_file &&
-	    access(o->certificate, R_OK) != 0) {
-		ret = err_set(ERR_CERT, "cannot open certificate file %s: %s",
-		    o->certificate, strerror(errno));
-		goto out;
 	}
 	if ((ret = signer_open(&req, &id->signer)) != ERR_OK)
 		goto out;
@@ -292,10 +376,12 @@ identity_open(const struct options *opts, const struct auth *prev,
 	if (o->intermediates != NULL) {
 		sk_X509_pop_free(id->chain, X509_free);
 		id->chain = NULL;
-		if ((ret = x509_load_bundle(o->intermediates, &id->chain)) !=
+		if ((ret = x509_read_bundle(src_name(&id->files->chain),
+		    id->files->chain.data, id->files->chain.len, &id->chain)) !=
 		    ERR_OK)
 			goto out;
 	}
+	keyfiles_drop(id->files);
 	if ((ret = x509_algorithm(id->leaf, "the certificate",
 	    &id->algorithm)) != ERR_OK ||
 	    (ret = check_key_matches(o, id)) != ERR_OK ||
@@ -328,5 +414,8 @@ identity_close(struct identity *id)
 	if (id->auth != NULL)
 		auth_clear(id->auth);
 	free(id->auth);
+	if (id->files != NULL)
+		keyfiles_free(id->files);
+	free(id->files);
 	memset(id, 0, sizeof(*id));
 }

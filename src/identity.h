@@ -18,16 +18,18 @@ struct identity {
 	char *x509_chain;		/* comma-joined base64, or NULL */
 	char *serial;			/* decimal */
 	struct auth *auth;		/* the signer's PINs and passwords */
+	struct keyfiles *files;		/* what was read from env:/fd: sources */
 };
 
 /*
  * Opens the key, finds the certificate and chain, and checks that the key
  * is the certificate's, of a supported type, and that every certificate is
- * valid at `now`. The PINs and passwords are read from their sources now;
- * `prev`, on a reload, is the auth of the identity being replaced: what
- * cannot be read again is taken from it (keyauth.h).
+ * valid at `now`. The PINs and passwords, and a certificate or key given
+ * as env:, fd: or file:, are read from their sources now; `prev`, on a
+ * reload, is the identity being replaced: what cannot be read again is
+ * taken from it (keyauth.h).
  */
-int identity_open(const struct options *, const struct auth *prev,
+int identity_open(const struct options *, const struct identity *prev,
     time_t now, struct identity *);
 /*
  * For sign-string: the signer, with the certificate when there is one; no

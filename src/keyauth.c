@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 
 #include "err.h"
+#include "files.h"
 #include "keyauth.h"
 #include "secret.h"
 
@@ -118,4 +119,132 @@ void
 keyauth_unattended(struct auth *a)
 {
 	a->prompt = NULL;
+}
+
+/* Handled by a device backend: nothing to read here. */
+static bool
+device_ref(const char *ref)
+{
+	return strncmp(ref, "pkcs11:", 7) == 0 || strncmp(ref, "handle:", 7) == 0;
+}
+
+const char *
+keyfiles_path(const char *ref)
+{
+	if (ref == NULL || device_ref(ref) || secret_is_stream(ref))
+		return NULL;
+	return secret_source_path(ref);
+}
+
+/* Copies keep the terminating NUL that every reader adds. */
+static int
+dup_bytes(const struct keysrc *from, struct keysrc *to)
+{
+	if ((to->data = OPENSSL_malloc(from->len + 1)) == NULL)
+		return ERR_NOMEM;
+	memcpy(to->data, from->data, from->len + 1);
+	to->len = from->len;
+	return ERR_OK;
+}
+
+/*
+ * One source: env: and fd: are read (an fd: one taken from `prev` on a
+ * reload); a path is checked for an unexpanded '~' and, when `what` is
+ * given, read now.
+ */
+static int
+src_init(struct keysrc *k, const char *ref, const char *flag,
+    const char *what, int err, const struct keysrc *prev)
+{
+	memset(k, 0, sizeof(*k));
+	if ((k->ref = ref) == NULL || device_ref(ref))
+		return ERR_OK;
+	if (secret_is_stream(ref)) {
+		k->once = strncmp(ref, "fd:", 3) == 0;
+		if (k->once && prev != NULL && prev->data != NULL)
+			return dup_bytes(prev, k);
+		return secret_read_all(ref, flag, err, FILES_MAX, &k->data,
+		    &k->len);
+	}
+	k->path = secret_source_path(ref);
+	if (*k->path == '\0')
+		return err_set(ERR_USAGE, "%s %s names no file", flag, ref);
+	if (secret_check_tilde(k->path, flag) != ERR_OK)
+		return ERR_USAGE;
+	if (what == NULL)
+		return ERR_OK;
+	return files_read(k->path, what, err, FILES_MAX, &k->data, &k->len);
+}
+
+int
+keyfiles_init(const struct options *o, const struct keyfiles *prev,
+    struct keyfiles *f)
+{
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	if ((ret = src_init(&f->cert, o->certificate, "--certificate",
+	    "certificate file", ERR_CERT, prev ? &prev->cert : NULL)) != ERR_OK)
+		goto out;
+	/*
+	 * Without --private-key the certificate's file holds the key too
+	 * (PKCS#12, key+certificate PEM); so may one source given to both
+	 * flags. An fd: can be read only once: the bytes are shared.
+	 */
+	if (o->private_key == NULL ||
+	    (o->certificate != NULL && strcmp(o->private_key,
+	    o->certificate) == 0 && f->cert.data != NULL &&
+	    secret_is_stream(o->certificate))) {
+		f->key.ref = f->cert.ref;
+		f->key.path = f->cert.path;
+		f->key.once = f->cert.once;
+		if (f->cert.data != NULL && secret_is_stream(f->cert.ref) &&
+		    (ret = dup_bytes(&f->cert, &f->key)) != ERR_OK)
+			goto out;
+	} else if ((ret = src_init(&f->key, o->private_key, "--private-key",
+	    NULL, ERR_KEY, prev ? &prev->key : NULL)) != ERR_OK)
+		goto out;
+	ret = src_init(&f->chain, o->intermediates, "--intermediates",
+	    "intermediates file", ERR_CERT, prev ? &prev->chain : NULL);
+out:
+	if (ret != ERR_OK)
+		keyfiles_free(f);
+	return ret;
+}
+
+static void
+src_wipe(struct keysrc *k)
+{
+	if (k->data != NULL)
+		OPENSSL_clear_free(k->data, k->len + 1);
+	k->data = NULL;
+	k->len = 0;
+}
+
+void
+keyfiles_drop(struct keyfiles *f)
+{
+	struct keysrc *all[3] = { &f->cert, &f->key, &f->chain };
+
+	for (int i = 0; i < 3; i++)
+		if (!all[i]->once)
+			src_wipe(all[i]);
+}
+
+void
+keyfiles_free(struct keyfiles *f)
+{
+	src_wipe(&f->cert);
+	src_wipe(&f->key);
+	src_wipe(&f->chain);
+	memset(f, 0, sizeof(*f));
+}
+
+void
+keyfiles_unsetenv(const struct options *o)
+{
+	const char *ref = o->private_key ? o->private_key : o->certificate;
+
+	if (ref != NULL && strncmp(ref, "env:", 4) == 0)
+		unsetenv(ref + 4);
 }

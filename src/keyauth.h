@@ -6,6 +6,10 @@
 #ifndef RASIGN_KEYAUTH_H
 #define RASIGN_KEYAUTH_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "auth.h"
 #include "options.h"
 
@@ -21,5 +25,44 @@ int keyauth_init(const struct options *, const struct auth *prev,
     struct auth *);
 /* Nobody may be asked from now on (a long-running mode after its start). */
 void keyauth_unattended(struct auth *);
+
+/*
+ * The certificate, key and intermediates as given: a path (or "file:PATH",
+ * the same), a pkcs11: URI or handle:, or bytes from "env:VAR" or "fd:N"
+ * so that a CI runner never writes a key to disk.
+ */
+struct keysrc {
+	const char *ref;	/* as given, for messages; NULL if not given */
+	const char *path;	/* the file to read; NULL for env:/fd:/URIs */
+	uint8_t *data;		/* the bytes: env:/fd:, and certificate files */
+	size_t len;
+	bool once;		/* fd: it cannot be read again */
+};
+
+struct keyfiles {
+	struct keysrc cert, key, chain;	/* key: --private-key, else --certificate */
+};
+
+/*
+ * Reads the env: and fd: sources, and the certificate and intermediates
+ * files, now; a key file is left to its backend. With `prev` (a reload),
+ * an fd: source is taken from it and the others are read again. A path
+ * starting with '~' that does not exist is refused (secret_check_tilde).
+ */
+int keyfiles_init(const struct options *, const struct keyfiles *prev,
+    struct keyfiles *);
+/*
+ * Wipes the bytes once the key and certificates are parsed, except an fd:
+ * source's, kept for a reload (serve, update) since it cannot be read again.
+ */
+void keyfiles_drop(struct keyfiles *);
+void keyfiles_free(struct keyfiles *);
+/* The file to stat for changes, or NULL (env:, fd:, URIs, handles). */
+const char *keyfiles_path(const char *ref);
+/*
+ * Removes from the environment a variable that held the private key (exec:
+ * the command it runs must not see it).
+ */
+void keyfiles_unsetenv(const struct options *);
 
 #endif

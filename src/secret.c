@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,8 @@ from_file(const char *path, const char *what, char **out)
 	int fd, ret;
 
 	snprintf(desc, sizeof(desc), "%s source", what);
+	if ((ret = secret_check_tilde(path, what)) != ERR_OK)
+		return ret;
 	if ((ret = files_open(AT_FDCWD, path, desc, ERR_PASSWORD, 0, &fd,
 	    NULL)) != ERR_OK)
 		return ret;
@@ -87,18 +90,29 @@ from_file(const char *path, const char *what, char **out)
 }
 
 static int
-from_fd(const char *num, const char *what, char **out)
+parse_fd(const char *num, const char *what, int *fd)
 {
 	char *end;
-	long fd;
+	long n;
 
 	errno = 0;
-	fd = strtol(num, &end, 10);
-	if (*num == '\0' || *end != '\0' || errno != 0 || fd < 0 ||
-	    fd > INT_MAX)
+	n = strtol(num, &end, 10);
+	if (*num == '\0' || *end != '\0' || errno != 0 || n < 0 ||
+	    n > INT_MAX)
 		return err_set(ERR_USAGE, "%s: \"fd:%s\" is not a file "
 		    "descriptor number", what, num);
-	return read_line_fd((int)fd, what, out);
+	*fd = (int)n;
+	return ERR_OK;
+}
+
+static int
+from_fd(const char *num, const char *what, char **out)
+{
+	int fd, ret;
+
+	if ((ret = parse_fd(num, what, &fd)) != ERR_OK)
+		return ret;
+	return read_line_fd(fd, what, out);
 }
 
 int
@@ -120,6 +134,155 @@ secret_from_source(const char *spec, const char *what, char **out)
 	if (strncmp(spec, "fd:", 3) == 0)
 		return from_fd(spec + 3, what, out);
 	return dup_secret(spec, strlen(spec), out);
+}
+
+bool
+secret_is_stream(const char *spec)
+{
+	return strncmp(spec, "env:", 4) == 0 || strncmp(spec, "fd:", 3) == 0;
+}
+
+const char *
+secret_source_path(const char *spec)
+{
+	return strncmp(spec, "file:", 5) == 0 ? spec + 5 : spec;
+}
+
+/* Grows *p (wiping the old copy: it may hold a key) to at least `want`. */
+static int
+grow(uint8_t **p, size_t *cap, size_t used, size_t want)
+{
+	size_t ncap = *cap ? *cap : 4096;
+	uint8_t *q;
+
+	while (ncap < want)
+		ncap *= 2;
+	if (ncap == *cap)
+		return ERR_OK;
+	if ((q = OPENSSL_malloc(ncap)) == NULL)
+		return ERR_NOMEM;
+	if (*p != NULL) {
+		memcpy(q, *p, used);
+		OPENSSL_clear_free(*p, *cap);
+	}
+	*p = q;
+	*cap = ncap;
+	return ERR_OK;
+}
+
+/* Reads a pipe or file to its end: a pipe has no size to trust. */
+static int
+read_all_fd(int fd, const char *spec, const char *what, int err, size_t max,
+    uint8_t **buf, size_t *len)
+{
+	uint8_t *p = NULL;
+	size_t cap = 0, got = 0;
+	ssize_t n;
+	int ret;
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return err_set(err, "%s %s: file descriptor %d is not open "
+		    "(give it to rasign, as in %d<file)", what, spec, fd, fd);
+	for (;;) {
+		if ((ret = grow(&p, &cap, got, got + 2)) != ERR_OK)
+			goto out;
+		n = read(fd, p + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = err_set(err, "%s %s: cannot read file descriptor "
+			    "%d: %s", what, spec, fd, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((got += (size_t)n) > max) {
+			ret = err_set(err, "%s %s is larger than %zu bytes",
+			    what, spec, max);
+			goto out;
+		}
+	}
+	if (got == 0) {
+		ret = err_set(err, "%s %s: nothing could be read from file "
+		    "descriptor %d (it can be read only once)", what, spec, fd);
+		goto out;
+	}
+	p[got] = '\0';
+	*buf = p;
+	*len = got;
+	p = NULL;
+	ret = ERR_OK;
+out:
+	if (p != NULL)
+		OPENSSL_clear_free(p, cap);
+	return ret;
+}
+
+int
+secret_read_all(const char *spec, const char *what, int err, size_t max,
+    uint8_t **buf, size_t *len)
+{
+	const char *v;
+	size_t n;
+	int fd, ret;
+
+	*buf = NULL;
+	*len = 0;
+	if (strncmp(spec, "fd:", 3) == 0) {
+		if ((ret = parse_fd(spec + 3, what, &fd)) != ERR_OK)
+			return ret;
+		ret = read_all_fd(fd, spec, what, err, max, buf, len);
+		/* Read once: a command rasign runs later must not inherit it. */
+		if (ret == ERR_OK && fd > STDERR_FILENO)
+			close(fd);
+		return ret;
+	}
+	if (strncmp(spec, "env:", 4) != 0 || spec[4] == '\0')
+		return err_set(ERR_USAGE, "%s: \"%s\" is not env:VAR or fd:N",
+		    what, spec);
+	if ((v = getenv(spec + 4)) == NULL)
+		return err_set(err, "%s %s: the environment variable %s is not "
+		    "set", what, spec, spec + 4);
+	if ((n = strlen(v)) == 0)
+		return err_set(err, "%s %s: the environment variable %s is "
+		    "empty", what, spec, spec + 4);
+	if (n > max)
+		return err_set(err, "%s %s is larger than %zu bytes", what,
+		    spec, max);
+	if ((*buf = OPENSSL_malloc(n + 1)) == NULL)
+		return ERR_NOMEM;
+	memcpy(*buf, v, n + 1);
+	*len = n;
+	return ERR_OK;
+}
+
+int
+secret_check_tilde(const char *path, const char *what)
+{
+	const struct passwd *pw = NULL;
+	const char *rest, *home = NULL;
+	char user[256];
+	size_t n;
+
+	if (path[0] != '~' || access(path, F_OK) == 0 || errno != ENOENT)
+		return ERR_OK;
+	rest = path + 1 + strcspn(path + 1, "/");
+	n = (size_t)(rest - path) - 1;
+	if (n == 0) {
+		if ((home = getenv("HOME")) == NULL || *home != '/')
+			home = (pw = getpwuid(geteuid())) ? pw->pw_dir : NULL;
+	} else if (n < sizeof(user)) {
+		memcpy(user, path + 1, n);
+		user[n] = '\0';
+		home = (pw = getpwnam(user)) ? pw->pw_dir : NULL;
+	}
+	if (home == NULL)
+		return err_set(ERR_USAGE, "%s %s: no such file; nothing expands "
+		    "'~' in a credential_process line of ~/.aws/config (no "
+		    "shell runs it): write the full path", what, path);
+	return err_set(ERR_USAGE, "%s %s: no such file; nothing expands '~' "
+	    "in a credential_process line of ~/.aws/config (no shell runs "
+	    "it): write %s%s", what, path, home, rest);
 }
 
 int

@@ -6,17 +6,16 @@
 #include "log.h"
 #include "source.h"
 
-/* Files only: a pkcs11: URI or handle: has nothing to stat. */
+/* Files only: a URI, handle:, env: or fd: has nothing to stat. */
 static void
 stat_files(const struct options *o, struct stat seen[3])
 {
-	const char *paths[3] = { o->certificate, o->private_key,
-	    o->intermediates };
+	const char *paths[3] = { keyfiles_path(o->certificate),
+	    keyfiles_path(o->private_key), keyfiles_path(o->intermediates) };
 
 	memset(seen, 0, 3 * sizeof(seen[0]));
 	for (int i = 0; i < 3; i++)
-		if (paths[i] != NULL && strncmp(paths[i], "pkcs11:", 7) != 0 &&
-		    strncmp(paths[i], "handle:", 7) != 0)
+		if (paths[i] != NULL)
 			(void)stat(paths[i], &seen[i]);
 }
 
@@ -36,7 +35,7 @@ open_identity(struct source *s, struct identity *id)
 	int ret;
 
 	stat_files(s->o, s->seen);
-	if ((ret = identity_open(s->o, s->have_id ? s->id.auth : NULL,
+	if ((ret = identity_open(s->o, s->have_id ? &s->id : NULL,
 	    time(NULL), id)) == ERR_OK)
 		keyauth_unattended(id->auth);
 	return ret;

@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,32 +7,58 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 
 #include "err.h"
 #include "files.h"
 #include "sigv4x509.h"
 #include "x509.h"
 
+/* The number of PEM blocks of a type ("CERTIFICATE") in data. */
+static int
+count_blocks(const uint8_t *data, size_t len, const char *type)
+{
+	char marker[64];
+	const uint8_t *p = data, *end = data + len, *hit;
+	size_t mlen;
+	int n = 0;
+
+	mlen = (size_t)snprintf(marker, sizeof(marker), "-----BEGIN %s-----",
+	    type);
+	while (p < end && (hit = memmem(p, (size_t)(end - p), marker, mlen)) !=
+	    NULL) {
+		n++;
+		p = hit + mlen;
+	}
+	return n;
+}
+
+/* The blocks PEM_read_bio_X509 reads: "CERTIFICATE", "X509 CERTIFICATE". */
+static int
+cert_blocks(const uint8_t *data, size_t len)
+{
+	return count_blocks(data, len, "CERTIFICATE") +
+	    count_blocks(data, len, "X509 CERTIFICATE");
+}
+
 int
-x509_load_cert(const char *path, X509 **out)
+x509_read_cert(const char *name, const uint8_t *data, size_t len, X509 **out,
+    int *more)
 {
 	const unsigned char *p;
-	uint8_t *data = NULL;
-	size_t len = 0;
 	BIO *bio = NULL;
-	int ret;
+	int ret = ERR_CERT;
 
 	*out = NULL;
-	if ((ret = files_read(path, "certificate file", ERR_CERT, FILES_MAX,
-	    &data, &len)) != ERR_OK)
-		return ret;
-	ret = ERR_CERT;
+	if (more != NULL)
+		*more = 0;
 	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
-		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
-			ret = ERR_NOMEM;
-			goto out;
-		}
+		if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
+			return ERR_NOMEM;
 		*out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (*out != NULL && more != NULL && (*more = cert_blocks(data,
+		    len) - 1) < 0)
+			*more = 0;
 	} else {
 		p = data;
 		/* Strict DER: trailing bytes mean this is something else. */
@@ -43,32 +70,42 @@ x509_load_cert(const char *path, X509 **out)
 	}
 	if (*out == NULL) {
 		ret = err_set(ERR_CERT, "no certificate found in %s: expected "
-		    "a PEM or DER X.509 certificate", path);
+		    "a PEM or DER X.509 certificate", name);
 		goto out;
 	}
 	ret = ERR_OK;
 out:
 	ERR_clear_error();
 	BIO_free(bio);
+	return ret;
+}
+
+int
+x509_load_cert(const char *path, X509 **out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int ret;
+
+	*out = NULL;
+	if ((ret = files_read(path, "certificate file", ERR_CERT, FILES_MAX,
+	    &data, &len)) != ERR_OK)
+		return ret;
+	ret = x509_read_cert(path, data, len, out, NULL);
 	OPENSSL_clear_free(data, len + 1);
 	return ret;
 }
 
 int
-x509_load_bundle(const char *path, STACK_OF(X509) **out)
+x509_read_bundle(const char *name, const uint8_t *data, size_t len,
+    STACK_OF(X509) **out)
 {
 	STACK_OF(X509) *sk = NULL;
-	uint8_t *data = NULL;
-	size_t len = 0;
 	BIO *bio = NULL;
 	X509 *x;
-	int ret;
+	int ret = ERR_NOMEM;
 
 	*out = NULL;
-	if ((ret = files_read(path, "intermediates file", ERR_CERT, FILES_MAX,
-	    &data, &len)) != ERR_OK)
-		return ret;
-	ret = ERR_NOMEM;
 	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (sk = sk_X509_new_null()) == NULL)
 		goto out;
@@ -77,7 +114,7 @@ x509_load_bundle(const char *path, STACK_OF(X509) **out)
 			X509_free(x);
 			ret = err_set(ERR_CERT, "%s holds more than %d "
 			    "certificates; Roles Anywhere accepts at most %d "
-			    "intermediates", path, CHAIN_MAX, CHAIN_MAX);
+			    "intermediates", name, CHAIN_MAX, CHAIN_MAX);
 			goto out;
 		}
 		if (!sk_X509_push(sk, x)) {
@@ -88,12 +125,12 @@ x509_load_bundle(const char *path, STACK_OF(X509) **out)
 	/* The loop ends at end of input (expected) or on a broken block. */
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
 		ret = err_ssl(ERR_CERT, "cannot parse the intermediates in %s",
-		    path);
+		    name);
 		goto out;
 	}
 	if (sk_X509_num(sk) == 0) {
 		ret = err_set(ERR_CERT, "no certificate found in the "
-		    "intermediates file %s: expected a PEM bundle", path);
+		    "intermediates file %s: expected a PEM bundle", name);
 		goto out;
 	}
 	*out = sk;
@@ -103,8 +140,84 @@ out:
 	ERR_clear_error();
 	sk_X509_pop_free(sk, X509_free);
 	BIO_free(bio);
+	return ret;
+}
+
+int
+x509_load_bundle(const char *path, STACK_OF(X509) **out)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int ret;
+
+	*out = NULL;
+	if ((ret = files_read(path, "intermediates file", ERR_CERT, FILES_MAX,
+	    &data, &len)) != ERR_OK)
+		return ret;
+	ret = x509_read_bundle(path, data, len, out);
 	OPENSSL_free(data);
 	return ret;
+}
+
+/* A DER private key of any form, told apart without decrypting it. */
+static bool
+der_is_key(const uint8_t *data, size_t len)
+{
+	const unsigned char *p;
+	PKCS8_PRIV_KEY_INFO *p8;
+	X509_SIG *enc;
+	EVP_PKEY *pk;
+
+	p = data;
+	if ((p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len)) != NULL) {
+		PKCS8_PRIV_KEY_INFO_free(p8);
+		return true;
+	}
+	p = data;
+	if ((enc = d2i_X509_SIG(NULL, &p, (long)len)) != NULL) {
+		X509_SIG_free(enc);
+		return true;
+	}
+	/* PKCS#1 and SEC1: the decoder needs no password for these. */
+	p = data;
+	if ((pk = d2i_AutoPrivateKey_ex(NULL, &p, (long)len, NULL, NULL)) !=
+	    NULL) {
+		EVP_PKEY_free(pk);
+		return true;
+	}
+	return false;
+}
+
+enum x509_content
+x509_sniff(const uint8_t *data, size_t len)
+{
+	const unsigned char *p = data;
+	enum x509_content c = X509_HOLDS_OTHER;
+	PKCS12 *p12;
+	X509 *x;
+
+	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
+		if (memmem(data, len, "-----BEGIN TSS2 PRIVATE KEY-----", 32))
+			c = X509_HOLDS_TPM_KEY;
+		else if (memmem(data, len, " PRIVATE KEY-----", 17))
+			c = X509_HOLDS_KEY;
+		else if (cert_blocks(data, len) > 0)
+			c = X509_HOLDS_CERT;
+		return c;
+	}
+	if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) != NULL) {
+		PKCS12_free(p12);
+		c = X509_HOLDS_PKCS12;
+	} else if (der_is_key(data, len))
+		c = X509_HOLDS_KEY;
+	else {
+		p = data;
+		if ((x = d2i_X509(NULL, &p, (long)len)) != NULL)
+			c = X509_HOLDS_CERT;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	return c;
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * Certificate files (src/x509.c): the first byte picks x509_load_cert
  * (even: PEM or DER) or x509_load_bundle (odd: --intermediates), the rest
- * is the file. Every certificate read then goes through what a request
+ * is the file; x509_sniff (the mistake messages) sees every input. Every
+ * certificate read then goes through what a request
  * does with it. Invariants: the base64 for X-Amz-X509 decodes to the DER;
  * the decimal serial is the serial; names fit their buffer; a bundle has
  * 1 to CHAIN_MAX certificates, joined with one comma between each.
@@ -63,13 +64,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	STACK_OF(X509) *sk = NULL;
 	const char *path;
 	char *joined = NULL;
+	enum x509_content kind;
 	X509 *x = NULL;
-	int commas = 0;
+	int commas = 0, more;
 
 	if (size == 0)
 		return 0;
 	path = fuzz_file(data + 1, size - 1);
 	err_clear();
+	/* Told without a password, from any input (the mistake messages). */
+	kind = x509_sniff(data + 1, size - 1);
 	if (!(data[0] & 1)) {
 		if (x509_load_cert(path, &x) != ERR_OK) {
 			FUZZ_CHECK(x == NULL && err_message() != NULL);
@@ -77,6 +81,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		check_cert(x);
 		X509_free(x);
+		/* The same bytes from a source (env:, fd:) read the same. */
+		err_clear();
+		FUZZ_CHECK(x509_read_cert("fuzz", data + 1, size - 1, &x,
+		    &more) == ERR_OK && x != NULL && more >= 0);
+		X509_free(x);
+		/* A file holding a certificate is never "something else". */
+		FUZZ_CHECK(kind != X509_HOLDS_OTHER);
 		return 0;
 	}
 	if (x509_load_bundle(path, &sk) != ERR_OK) {
