@@ -267,6 +267,38 @@ t_isolated() {
 
 # The entry's name covers the certificate's fingerprint, not only its path:
 # a new certificate in the same file is a new entry.
+# The same reference, env:CERT, with another certificate behind it (two CI
+# jobs on one runner, say): never the other certificate's credentials.
+t_same_env_new_certificate() {
+	fresh_cache
+	CERT=$(cat "$LEAF_EC_P256_CRT") KEY=$(cat "$LEAF_EC_P256_P8") \
+		rasign_cp --certificate env:CERT --private-key env:KEY \
+		--intermediates "$INTERMEDIATES" --cache
+	expect_fresh "$LEAF_EC_P256_CRT"
+	cp "$OUT" "$T/old"
+	CERT=$(cat "$LEAF_EC_P384_CRT") KEY=$(cat "$LEAF_EC_P384_P8") \
+		rasign_cp --certificate env:CERT --private-key env:KEY \
+		--intermediates "$INTERMEDIATES" --cache
+	expect_fresh "$LEAF_EC_P384_CRT"
+	assert_new_output "$T/old"
+	assert_entries 2
+	# And the first certificate again is a hit on its own entry.
+	CERT=$(cat "$LEAF_EC_P256_CRT") KEY=$(cat "$LEAF_EC_P256_P8") \
+		rasign_cp --certificate env:CERT --private-key env:KEY \
+		--intermediates "$INTERMEDIATES" --cache
+	expect_hit "$T/old"
+}
+
+# An fd: is read once, by the fetch; the entry could not be named by it.
+t_cache_fd_refused() {
+	fresh_cache
+	rasign_cp --certificate fd:3 --private-key "$LEAF_EC_P256_P8" \
+		--intermediates "$INTERMEDIATES" --cache 3<"$LEAF_EC_P256_CRT"
+	assert_failure 2 '--cache needs a certificate it can read on every call'
+	assert_no_request
+	assert_entries 0
+}
+
 t_same_path_new_certificate() {
 	fresh_cache
 	cp "$LEAF_EC_P256_CRT" "$T/leaf.crt"
@@ -482,6 +514,8 @@ run_test "another --role-arn has its own entry" t_isolated role
 run_test "another --session-duration has its own entry" t_isolated duration
 run_test "another --role-session-name has its own entry" t_isolated session-name
 run_test "a new certificate in the same file is a new entry" t_same_path_new_certificate
+run_test "a new certificate in the same env: variable is a new entry" t_same_env_new_certificate
+run_test "--cache with --certificate fd:: exit 2, no request" t_cache_fd_refused
 run_test "a group-readable entry is replaced" t_bad_entry group-readable
 run_test "a world-readable entry is replaced" t_bad_entry world-readable
 run_test "a corrupt entry is replaced" t_bad_entry corrupt

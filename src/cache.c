@@ -15,6 +15,7 @@
 #include "err.h"
 #include "files.h"
 #include "log.h"
+#include "secret.h"
 #include "x509.h"
 
 #define ENTRY_MAX (64 * 1024)
@@ -36,19 +37,41 @@ cache_dir(char *buf, size_t len)
 	return 0;
 }
 
-/* The leaf's SHA-256 when it is a file: a new certificate, a new entry. */
+/*
+ * What the certificate is: a new certificate, a new entry. A file's or a
+ * variable's certificate by its leaf's SHA-256 (or, when that cannot be
+ * read without a password, as from a PKCS#12 file, the whole content's),
+ * a token's by its reference, hashed with the others below.
+ */
 static void
 cert_digest(const struct options *o, EVP_MD_CTX *md)
 {
+	const char *ref = o->certificate, *v;
 	unsigned char fp[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
+	uint8_t *buf = NULL;
+	size_t len = 0;
 	X509 *x = NULL;
 
-	if (o->certificate != NULL &&
-	    strncmp(o->certificate, "pkcs11:", 7) != 0 &&
-	    x509_load_cert(o->certificate, &x) == ERR_OK &&
-	    X509_digest(x, EVP_sha256(), fp, &n))
-		EVP_DigestUpdate(md, fp, n);
+	if (ref == NULL || strncmp(ref, "pkcs11:", 7) == 0)
+		return;
+	if (strncmp(ref, "env:", 4) == 0) {
+		if ((v = getenv(ref + 4)) != NULL) {
+			buf = (uint8_t *)OPENSSL_strdup(v);
+			len = strlen(v);
+		}
+	} else if (files_read(secret_source_path(ref), "--certificate",
+	    ERR_CERT, FILES_MAX, &buf, &len) != ERR_OK) {
+		buf = NULL;
+	}
+	if (buf != NULL) {
+		if (x509_read_cert(ref, buf, len, &x, NULL) == ERR_OK &&
+		    X509_digest(x, EVP_sha256(), fp, &n))
+			EVP_DigestUpdate(md, fp, n);
+		else
+			EVP_DigestUpdate(md, buf, len);
+		OPENSSL_clear_free(buf, len + 1);
+	}
 	err_clear();
 	X509_free(x);
 }
@@ -92,6 +115,11 @@ cache_open(const struct options *o, const struct session *s, struct cache *c)
 	int ret;
 
 	c->dirfd = c->lockfd = -1;
+	/* The entry is named by the certificate, and an fd reads only once. */
+	if (o->certificate != NULL && strncmp(o->certificate, "fd:", 3) == 0)
+		return err_set(ERR_USAGE, "--cache needs a certificate it can "
+		    "read on every call: give --certificate as a path, env: or "
+		    "file:, not fd:");
 	if ((ret = entry_name(o, s, c->name)) != ERR_OK)
 		return ret;
 	if (cache_dir(dir, sizeof(dir)) != 0) {
