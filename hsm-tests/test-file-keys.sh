@@ -337,7 +337,53 @@ for kt in rsa2048 rsa3072 rsa4096 ec-p256 ec-p384; do
 	run_test "$kt certificate DER" t_file_key "$kt" "${!crt_der}" "${!p8}"
 done
 run_test "leaf of the root without --intermediates" t_root_leaf_no_intermediates
+# Ctrl-C at the password prompt: rasign dies of SIGINT and the terminal it
+# leaves has echo on again (the slave is kept open here to look at it
+# after: the shell, or the AWS CLI, would otherwise go on typing blind).
+t_prompt_ctrl_c_echo() {
+	local how
+	how=$("$PY" - "$RASIGN" sign-string --certificate "$LEAF_EC_P256_CRT" \
+		--private-key "$LEAF_EC_P256_ENC_AES256" <<'PYEOF'
+import fcntl, os, select, signal, sys, termios, time
+master, slave = os.openpty()
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(master)
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+end = time.time() + 30
+while not seen.rstrip().endswith(b":"):
+    r, _, _ = select.select([master], [], [], 0.1)
+    if r:
+        seen += os.read(master, 4096)
+    if time.time() > end:
+        os.kill(pid, signal.SIGKILL)
+        sys.exit("no prompt: %r" % seen)
+time.sleep(0.2)
+echo_during = termios.tcgetattr(slave)[3] & termios.ECHO
+os.write(master, b"\x03")
+_, st = os.waitpid(pid, 0)
+echo_after = termios.tcgetattr(slave)[3] & termios.ECHO
+print("signal %d" % os.WTERMSIG(st) if os.WIFSIGNALED(st) else
+      "exit %d" % os.WEXITSTATUS(st),
+      "echo-during=%d" % bool(echo_during), "echo-after=%d" % bool(echo_after))
+PYEOF
+	) || fail "$how"
+	echo "$how"
+	case $how in
+	"signal 2 "*) ;;
+	*) fail "rasign did not die of SIGINT: $how" ;;
+	esac
+	case $how in *echo-during=0*) ;; *) fail "echo was on during the prompt: $how" ;; esac
+	case $how in *echo-after=1*) ;; *) fail "echo left off after Ctrl-C: $how" ;; esac
+}
+
 run_test "serial longer than 64 bits goes out in decimal" t_big_serial
+run_test "Ctrl-C at the password prompt: SIGINT, echo on again" t_prompt_ctrl_c_echo
 
 for kt in ec-p256 rsa2048; do
 	v=LEAF_$(echo "$kt" | tr a-z- A-Z_)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,9 +286,55 @@ secret_check_tilde(const char *path, const char *what)
 	    "it): write %s%s", what, path, home, rest);
 }
 
+/*
+ * While echo is off: a signal that ends the process (Ctrl-C, a kill) first
+ * turns echo back on, as OpenSSH's readpassphrase does, or the shell or
+ * the AWS CLI that ran rasign is left typing blind.
+ */
+static const int prompt_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NPROMPT_SIGNALS (sizeof(prompt_signals) / sizeof(prompt_signals[0]))
+static volatile sig_atomic_t prompt_tty = -1;
+static struct termios prompt_saved;
+
+static void
+prompt_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (prompt_tty >= 0) {
+		(void)tcsetattr(prompt_tty, TCSAFLUSH, &prompt_saved);
+		if (write(prompt_tty, "\n", 1) < 0)
+			(void)0;
+	}
+	/* Default action, delivered when this handler returns. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+	errno = saved;
+}
+
+static void
+prompt_catch(struct sigaction old[NPROMPT_SIGNALS])
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = prompt_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NPROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &sa, &old[i]);
+}
+
+static void
+prompt_release(const struct sigaction old[NPROMPT_SIGNALS])
+{
+	for (size_t i = 0; i < NPROMPT_SIGNALS; i++)
+		sigaction(prompt_signals[i], &old[i], NULL);
+}
+
 int
 secret_prompt(const char *prompt, char **out)
 {
+	struct sigaction oldsa[NPROMPT_SIGNALS];
 	struct termios old, noecho;
 	char shown[1024];
 	int fd, ret = ERR_PASSWORD, restore = 0;
@@ -300,7 +347,13 @@ secret_prompt(const char *prompt, char **out)
 		noecho = old;
 		noecho.c_lflag &= ~(tcflag_t)ECHO;
 		noecho.c_lflag |= ECHONL;
-		restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0;
+		prompt_saved = old;
+		prompt_tty = fd;
+		prompt_catch(oldsa);
+		if (!(restore = tcsetattr(fd, TCSAFLUSH, &noecho) == 0)) {
+			prompt_tty = -1;
+			prompt_release(oldsa);
+		}
 	}
 	/* The prompt names a token label or key path: outside text. */
 	log_escape(shown, sizeof(shown), prompt, strlen(prompt));
@@ -311,8 +364,11 @@ secret_prompt(const char *prompt, char **out)
 	}
 	ret = read_line_fd(fd, "the password from the terminal", out);
 out:
-	if (restore)
+	if (restore) {
 		tcsetattr(fd, TCSAFLUSH, &old);
+		prompt_tty = -1;
+		prompt_release(oldsa);
+	}
 	close(fd);
 	return ret;
 }
