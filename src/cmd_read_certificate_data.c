@@ -27,7 +27,8 @@ static const char usage[] =
 "\n"
 "For a file: prints its key type, base64 DER, serial number and\n"
 "algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
-"on the tokens with the URI that names it.\n";
+"on the tokens with the URI that names it. --system-store-name is\n"
+"accepted and ignored.\n";
 
 static int
 print_file(const char *path)
