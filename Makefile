@@ -147,10 +147,18 @@ $(BUILD)/fuzz/%: hsm-tests/fuzz/fuzz_%.c hsm-tests/fuzz/driver.c \
 		-o $@ $< hsm-tests/fuzz/driver.c $(LIBOBJ) \
 		$$($(PKG_CONFIG) --libs $(LIBS_CORE))
 
+# The same tool without the optional backends, in a build directory of its
+# own, for the tests of what such a build says about pkcs11: URIs and TPM keys.
+NOBACKENDS = $(BUILD)-nobackends
+$(NOBACKENDS)/rasign: $(SRC) $(wildcard src/*.h providers/*.h) Makefile
+	$(MAKE) --no-print-directory BUILD=$(NOBACKENDS) WITH_PKCS11= WITH_TPM2= \
+		$(NOBACKENDS)/rasign
+
 # The tests: unit tests, then end to end against the local endpoint.
 check: deps $(BUILD)/rasign $(BUILD)/ra-endpoint $(UNIT_TESTS) $(TEST_TOOLS) \
-		$(FUZZ_DRIVERS) lint
+		$(FUZZ_DRIVERS) $(NOBACKENDS)/rasign lint
 	RASIGN=$(BUILD)/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
+		RASIGN_NOBACKENDS=$(NOBACKENDS)/rasign \
 		P11_REOPEN=$(BUILD)/unit/p11_reopen P11_FLAGS=$(BUILD)/unit/p11_flags.so \
 		FUZZ_DRIVERS=$(BUILD)/fuzz TPM_REOPEN=$(BUILD)/unit/tpm_reopen \
 		UNIT_TESTS="$(UNIT_TESTS)" CHECKER="$(CHECKER)" bash hsm-tests/run-all.sh
@@ -306,7 +314,7 @@ deb-check: deb $(BUILD)/ra-endpoint
 	test ! -e /usr/bin/rasign
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-nobackends build-asan-nobackends
 
 .PHONY: print-harden
 print-harden:

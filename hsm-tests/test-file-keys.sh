@@ -27,9 +27,10 @@ use_endpoint EP
 t_version() {
 	run_rasign version
 	assert_exit 0
-	if [ "$(wc -l <"$OUT")" -ne 1 ] || ! grep -q '[0-9]' "$OUT"; then
+	# The first line is the version; the second lists the backends.
+	if ! head -n 1 "$OUT" | grep -q '[0-9]'; then
 		show_run
-		fail "version output is not one line with a number"
+		fail "version output does not start with a line with a number"
 	fi
 }
 

@@ -102,6 +102,8 @@ int provider_finish_signature(bool ec, size_t keybytes, const uint8_t *raw,
 
 /* The dispatchers: the only callers of the table. */
 const struct provider *provider_find(const char *key_ref);
+/* The backends built in, NULL-terminated, in the order they claim. */
+const struct provider *const *provider_all(void);
 int signer_open(const struct key_request *, struct signer **);
 /* Leaves *leaf and *chain NULL when the backend has no certificate. */
 int signer_certificate(struct signer *, X509 **leaf, STACK_OF(X509) **chain);

@@ -1,11 +1,14 @@
 /* The backends, in the order they are asked to claim a key reference. */
 #include <string.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 
 #include "err.h"
+#include "files.h"
 #include "provider.h"
 
 static const struct provider *const providers[] = {
@@ -19,6 +22,91 @@ static const struct provider *const providers[] = {
 	&file_provider,		/* last: any other reference is a path */
 	NULL,
 };
+
+const struct provider *const *
+provider_all(void)
+{
+	return providers;
+}
+
+static bool
+pkcs11_form(const char *ref)
+{
+	return strncmp(ref, "pkcs11:", 7) == 0;
+}
+
+/*
+ * A TPM key as tpm2.c would claim it, told without tpm2-tss: a handle, a
+ * PEM "TSS2 PRIVATE KEY", or DER whose first element is one of the TPM 2.0
+ * key OIDs (2.23.133.10.1.3 loadable, .4 importable, .5 sealed).
+ */
+static bool
+tpm_form(const char *ref)
+{
+	const unsigned char *q;
+	ASN1_SEQUENCE_ANY *seq = NULL;
+	const ASN1_TYPE *t;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char oid[32];
+	bool yes = false;
+
+	if (strncmp(ref, "handle:", 7) == 0)
+		return true;
+	if (files_read(ref, "key file", ERR_KEY, FILES_MAX, &data, &len) !=
+	    ERR_OK) {
+		err_clear();	/* the file backend says why, if it matters */
+		return false;
+	}
+	q = data;
+	if (strstr((const char *)data, "-----BEGIN TSS2 PRIVATE KEY-----"))
+		yes = true;
+	else if ((seq = d2i_ASN1_SEQUENCE_ANY(NULL, &q, (long)len)) != NULL &&
+	    sk_ASN1_TYPE_num(seq) > 0 &&
+	    (t = sk_ASN1_TYPE_value(seq, 0))->type == V_ASN1_OBJECT &&
+	    OBJ_obj2txt(oid, sizeof(oid), t->value.object, 1) > 0)
+		yes = strncmp(oid, "2.23.133.10.1.", 14) == 0;
+	sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+	ERR_clear_error();
+	OPENSSL_clear_free(data, len + 1);
+	return yes;
+}
+
+/*
+ * The forms of the optional backends, for a build without one: its keys
+ * are named as such, instead of being read as files that do not exist.
+ */
+static const struct {
+	bool built;
+	const char *what;
+	const char *knob;
+	bool (*form)(const char *ref);
+} optional[] = {
+#ifdef WITH_PKCS11
+	{ true, "PKCS#11", "WITH_PKCS11=1", pkcs11_form },
+#else
+	{ false, "PKCS#11", "WITH_PKCS11=1", pkcs11_form },
+#endif
+#ifdef WITH_TPM2
+	{ true, "TPM", "WITH_TPM2=1", tpm_form },
+#else
+	{ false, "TPM", "WITH_TPM2=1", tpm_form },
+#endif
+};
+
+/* ERR_USAGE when the reference needs a backend this build lacks. */
+static int
+check_built(const char *ref)
+{
+	for (size_t i = 0; ref != NULL &&
+	    i < sizeof(optional) / sizeof(optional[0]); i++)
+		if (!optional[i].built && optional[i].form(ref))
+			return err_set(ERR_USAGE, "this rasign was built "
+			    "without %s support, which \"%.64s\" needs: "
+			    "rebuild it with %s", optional[i].what, ref,
+			    optional[i].knob);
+	return ERR_OK;
+}
 
 const struct provider *
 provider_find(const char *key_ref)
@@ -35,6 +123,10 @@ signer_open(const struct key_request *req, struct signer **out)
 	const struct provider *p;
 
 	*out = NULL;
+	if (check_built(req->key_ref) != ERR_OK ||
+	    (req->cert_ref != NULL && pkcs11_form(req->cert_ref) &&
+	    check_built(req->cert_ref) != ERR_OK))
+		return ERR_USAGE;
 	if ((p = provider_find(req->key_ref)) == NULL)
 		return err_set(ERR_USAGE, "no backend in this build handles "
 		    "the key reference \"%.64s\"", req->key_ref);
@@ -152,8 +244,11 @@ int
 provider_list_certificates(const struct key_request *req,
     int (*each)(void *arg, X509 *, const char *uri), void *arg)
 {
-	const struct provider *p = provider_find(req->key_ref);
+	const struct provider *p;
 
+	if (check_built(req->key_ref) != ERR_OK)
+		return ERR_USAGE;
+	p = provider_find(req->key_ref);
 	if (p == NULL || p->list_certificates == NULL)
 		return err_set(ERR_USAGE, "cannot list certificates at "
 		    "\"%.64s\": only pkcs11: URIs can be listed", req->key_ref);

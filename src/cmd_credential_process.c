@@ -53,6 +53,8 @@ static const char usage[] =
 "  --cert-selector SELECTOR  pick the certificate on the PKCS#11 tokens by\n"
 "                            Key=x509Subject|x509Issuer|x509Serial,Value=V\n"
 "  --use-latest-expiring-certificate  with several matches, the latest\n"
+"  --system-store-name NAME  the Go helper's Windows store: accepted, and\n"
+"                            ignored, so that its command lines parse\n"
 "  --tpm-tcti TCTI           how to reach the TPM (default: $TPM2TOOLS_TCTI,\n"
 "                            then device:/dev/tpmrm0, then tabrmd)\n"
 "  --tpm-key-password SOURCE  the TPM key's password\n"

@@ -38,9 +38,9 @@ static const char usage[] =
 "AWS_PROFILE and AWS_REGION are passed on unchanged; the SDKs and the CLI\n"
 "prefer these environment credentials to those of AWS_PROFILE's profile.\n"
 "\n"
-"Takes every option of credential-process except --output; see\n"
-"'rasign credential-process --help'. COMMAND is looked up in PATH. Exit\n"
-"status 127: COMMAND could not be run.\n";
+"Takes every option of credential-process except --output, --cache and\n"
+"--cache-refresh-window; see 'rasign credential-process --help'. COMMAND\n"
+"is looked up in PATH. Exit status 127: COMMAND could not be run.\n";
 
 /* Set for the command; any other value of these in our environment goes. */
 static const char *const set_names[] = {

@@ -28,7 +28,8 @@ static const char usage[] =
 "\n"
 "For a file: prints its key type, base64 DER, serial number and\n"
 "algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
-"on the tokens with the URI that names it and its validity dates.\n";
+"on the tokens with the URI that names it and its validity dates.\n"
+"--system-store-name is accepted and ignored.\n";
 
 static int
 print_file(const char *path)

@@ -32,17 +32,32 @@
 #define WAIT_FRESH 2	/* botocore gives IMDS 1 s and ECS 2 s */
 
 static const char usage[] =
-"usage: rasign serve [credential options] [--port PORT] [--bind ADDRESS]\n"
+"usage: rasign serve --certificate FILE|URI [--private-key KEY]\n"
+"           --trust-anchor-arn ARN --profile-arn ARN --role-arn ARN\n"
+"           [credential-process options] [--port PORT] [--bind ADDRESS]\n"
 "           [--hop-limit N] [--ecs-token-file FILE]\n"
 "           [--refresh-before SECONDS]\n"
 "\n"
-"Serves credentials on http://127.0.0.1:PORT/ (default 9911; 0 = any free\n"
-"port) for AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDSv2) and\n"
-"AWS_CONTAINER_CREDENTIALS_FULL_URI (" SERVE_ECS_PATH "). Credentials\n"
-"are refreshed --refresh-before seconds (default 1200, at most 3/4 of the\n"
-"session) before they expire. SIGHUP re-reads the certificate and key. A\n"
-"wrong PIN or password ends it (exit 4). The credential options are\n"
-"credential-process's.\n";
+"Serves credentials on http://127.0.0.1:PORT/ for\n"
+"AWS_EC2_METADATA_SERVICE_ENDPOINT (IMDSv2) and\n"
+"AWS_CONTAINER_CREDENTIALS_FULL_URI (" SERVE_ECS_PATH "), and renews\n"
+"them before they expire. SIGHUP re-reads the certificate and key. A\n"
+"wrong PIN or password ends it (exit 4).\n"
+"\n"
+"  --port PORT               TCP port, 0 to 65535 (default 9911; 0: any\n"
+"                            free port, shown at start)\n"
+"  --bind ADDRESS            numeric IPv4 or IPv6 address to listen on\n"
+"                            (default 127.0.0.1; see rasign(1) first)\n"
+"  --hop-limit N             IP TTL / IPv6 hop limit of the answers, 1 to\n"
+"                            255 (default 64; 1: no router passes them)\n"
+"  --ecs-token-file FILE     the ECS endpoint's token: the file's first\n"
+"                            line, read once (default: a random one)\n"
+"  --refresh-before SECONDS  renew this long before expiry (default 1200,\n"
+"                            at most 3/4 of the session duration)\n"
+"\n"
+"The other options are those of credential-process except --output,\n"
+"--cache and --cache-refresh-window; see 'rasign credential-process\n"
+"--help' and rasign(1).\n";
 
 /* The role's name: the last part of arn:aws:iam::ACCOUNT:role/path/NAME. */
 static const char *

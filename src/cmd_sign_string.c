@@ -28,7 +28,9 @@ static const char usage[] =
 "\n"
 "Signs the fixed test string \"AWS Roles Anywhere Credential Helper Signing\n"
 "Test\" || \"1\" || SHA256(\"IAM RA\" || public key) and prints the signature\n"
-"(json: a quoted hex string, the default; text: hex; bin: raw bytes).\n";
+"(json: a quoted hex string, the default; text: hex; bin: raw bytes).\n"
+"The options are credential-process's; --system-store-name is accepted\n"
+"and ignored.\n";
 
 #define FIXED "AWS Roles Anywhere Credential Helper Signing Test"
 #define FIXED_VERSION "1"

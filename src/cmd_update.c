@@ -43,8 +43,9 @@ static const char usage[] =
 "  --refresh-before SECONDS  renew this long before expiry (default: 1200,\n"
 "                            at most 3/4 of the session duration)\n"
 "\n"
-"The other options are those of credential-process; see\n"
-"'rasign credential-process --help' and rasign(1).\n";
+"The other options are those of credential-process except --output,\n"
+"--cache and --cache-refresh-window; see 'rasign credential-process\n"
+"--help' and rasign(1).\n";
 
 struct target {
 	const char *path;

@@ -43,7 +43,8 @@ static const struct command {
 	    "sign a fixed test string with the key" },
 	{ "read-certificate-data", cmd_read_certificate_data, true,
 	    "show a certificate, or list those a pkcs11: URI matches" },
-	{ "version", cmd_version, false, "print the version" },
+	{ "version", cmd_version, false,
+	    "print the version and the backends built in" },
 };
 
 /* The core file size limit we were started with, for a command we exec. */
@@ -94,8 +95,8 @@ usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-20s %s\n", commands[i].name,
 		    commands[i].summary);
-	fputs("\n'rasign COMMAND --help' lists a command's options; "
-	    "rasign(1) has the details.\n", f);
+	fputs("\n'rasign COMMAND --help' or 'rasign help COMMAND' lists a "
+	    "command's options;\nrasign(1) has the details.\n", f);
 }
 
 int
@@ -120,16 +121,45 @@ wiping_free(void *p)
 	}
 }
 
+static const struct command *
+find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* An option's value is never echoed: it may be a password. */
+static int
+unknown_command(const char *name)
+{
+	log_error("unknown command \"%.*s\"; run 'rasign --help' for the "
+	    "list", (int)strcspn(name, "="), name);
+	return EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
-	const struct command *c = NULL;
 	const char *name = argc > 1 ? argv[1] : "";
+	const struct command *c = find(name);
+	char help_word[] = "--help", *help_argv[3] = { NULL, help_word, NULL };
 
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(name, commands[i].name) == 0)
-			c = &commands[i];
 	harden(c);
+	/* "rasign help COMMAND" is "rasign COMMAND --help". */
+	if (strcmp(name, "help") == 0 && argc > 2 &&
+	    strcmp(argv[2], "help") != 0) {
+		if (argc > 3) {
+			log_error("help takes one command: 'rasign help "
+			    "COMMAND'");
+			return EXIT_USAGE;
+		}
+		if ((c = find(argv[2])) == NULL)
+			return unknown_command(argv[2]);
+		help_argv[0] = argv[2];
+		return c->run(2, help_argv);
+	}
 	if (argc < 2 || strcmp(name, "--help") == 0 ||
 	    strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
 		usage(stdout);
@@ -137,12 +167,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(name, "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
-	if (c == NULL) {
-		/* An option's value is never echoed: it may be a password. */
-		log_error("unknown command \"%.*s\"; run 'rasign --help' for "
-		    "the list", (int)strcspn(name, "="), name);
-		return EXIT_USAGE;
-	}
+	if (c == NULL)
+		return unknown_command(name);
 	/* Before anything could load tpm2-tss: see log_init. */
 	log_init();
 	json_set_alloc_funcs(malloc, wiping_free);

@@ -95,6 +95,17 @@ static const char *const exclusive[][2] = {
 	{ "reuse-pin", "pkcs11-context-pin" },
 };
 
+/*
+ * What a credential command cannot run without. A row is met by any of its
+ * flags with a value that is not empty; the first names it.
+ */
+static const char *const required[][3] = {
+	{ "certificate", "private-key", "cert-selector" },
+	{ "trust-anchor-arn" },
+	{ "profile-arn" },
+	{ "role-arn" },
+};
+
 /* Errors name the flag, never its value: that may be a misplaced password. */
 static int
 parse_bool(const char *name, const char *arg, bool *out)
@@ -288,15 +299,58 @@ unknown_flag(const char *word, const struct option *lopts, unsigned cmd,
 	    (int)len, name, cmdname);
 }
 
+/* The optdefs entry of a flag name (len bytes of name), or NULL. */
+static const struct optdef *
+optdef_named(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strlen(optdefs[i].name) == len &&
+		    strncmp(optdefs[i].name, name, len) == 0)
+			return &optdefs[i];
+	return NULL;
+}
+
+/*
+ * "-certificate": getopt reads it as the letters -c -e -r ..., and its
+ * first letter alone means nothing to the user. When the word after the
+ * dash is a long flag, or at most two edits from one, it is the flag name
+ * and may be shown; otherwise it may be "-xVALUE", and only the letter is.
+ */
+static int
+one_dash(const char *word, const struct option *lopts, unsigned cmd,
+    const char *cmdname)
+{
+	const char *name = word + 1, *best = NULL;
+	size_t len = strcspn(name, "="), d, bestd = 3, i;
+	const struct optdef *od;
+
+	for (i = 0; len >= 3 && lopts[i].name != NULL; i++)
+		if ((d = distance(name, len, lopts[i].name)) < bestd) {
+			bestd = d;
+			best = lopts[i].name;
+		}
+	if (best != NULL && bestd == 0)
+		return err_set(ERR_USAGE, "unknown flag -%s: flags take two "
+		    "dashes, --%s", best, best);
+	if (best != NULL)
+		return err_set(ERR_USAGE, "unknown flag -%.*s; did you mean "
+		    "--%s? See 'rasign %s --help'", (int)len, name, best,
+		    cmdname);
+	if (len >= 3 && (od = optdef_named(name, len)) != NULL &&
+	    (od->cmds & cmd) == 0)
+		return err_set(ERR_USAGE, "unknown flag -%s: flags take two "
+		    "dashes, and %s does not take --%s either; see 'rasign %s "
+		    "--help'", od->name, cmdname, od->name, cmdname);
+	return err_set(ERR_USAGE, "unknown flag -%c; see 'rasign %s --help'",
+	    optopt > ' ' && optopt < 0x7f ? optopt : '?', cmdname);
+}
+
 static int
 bad_option(int c, const struct option *lopts, unsigned cmd,
     const char *cmdname, const char *word)
 {
-	/* -xSECRET: only the letter, the rest may be a value. */
 	if (strncmp(word, "--", 2) != 0)
-		return err_set(ERR_USAGE, "unknown flag -%c; see 'rasign %s "
-		    "--help'", optopt > ' ' && optopt < 0x7f ? optopt : '?',
-		    cmdname);
+		return one_dash(word, lopts, cmd, cmdname);
 	if (c == ':')
 		return err_set(ERR_USAGE, "flag %.*s needs a value",
 		    (int)strcspn(word, "="), word);
@@ -329,6 +383,59 @@ stray_argument(const struct options *o, int argc, char **argv,
 			    "see 'rasign %s --help'", optdefs[i].name, cmdname);
 	return err_set(ERR_USAGE, "unexpected argument after --%.*s; see "
 	    "'rasign %s --help'", (int)len, name, cmdname);
+}
+
+/* The flag's value: "" for one given empty, NULL for one not given. */
+static const char *
+str_value(const struct options *o, const bool *given, const char *name)
+{
+	const struct optdef *d = optdef_named(name, strlen(name));
+
+	if (d == NULL || !given[d - optdefs])
+		return NULL;
+	if (d->kind == SECRET)
+		return *(char *const *)((const char *)o + d->off);
+	return *(const char *const *)((const char *)o + d->off);
+}
+
+/*
+ * Every missing required flag in one message, so that a first run does not
+ * take one try per flag: "missing --profile-arn and --role-arn".
+ */
+static int
+check_required(const struct options *o, const bool *given, unsigned cmd,
+    const char *cmdname)
+{
+	const size_t nreq = sizeof(required) / sizeof(required[0]);
+	const char *missing[sizeof(required) / sizeof(required[0])];
+	bool empty[sizeof(required) / sizeof(required[0])];
+	char list[256] = "";
+	size_t n = 0, i, k;
+
+	if ((cmd & CRED) == 0)
+		return ERR_OK;
+	for (i = 0; i < nreq; i++) {
+		bool met = false, blank = false;
+
+		for (k = 0; k < 3 && required[i][k] != NULL; k++) {
+			const char *v = str_value(o, given, required[i][k]);
+
+			met |= v != NULL && *v != '\0';
+			blank |= v != NULL && *v == '\0';
+		}
+		if (!met) {
+			empty[n] = blank;
+			missing[n++] = required[i][0];
+		}
+	}
+	if (n == 0)
+		return ERR_OK;
+	for (i = 0; i < n; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%s--%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ",
+		    missing[i], empty[i] ? " (given empty)" : "");
+	return err_set(ERR_USAGE, "missing %s; see 'rasign %s --help'", list,
+	    cmdname);
 }
 
 /* The word names the option in full: "--name" or "--name=value". */
@@ -407,7 +514,7 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	/* Only exec runs a command; elsewhere a stray word is a mistake. */
 	if (cmd != CMD_EXEC && o->argc > 0)
 		return stray_argument(o, argc, argv, cmdname);
-	return ERR_OK;
+	return check_required(o, given, cmd, cmdname);
 }
 
 static void

@@ -12,6 +12,7 @@ enum {
 	CMD_SIGN_STRING = 1 << 3,
 	CMD_READ_CERT = 1 << 4,
 	CMD_EXEC = 1 << 5,
+	CMD_VERSION = 1 << 6,	/* takes no option but --help */
 };
 
 #define DEFAULT_SESSION_DURATION 3600
@@ -77,8 +78,8 @@ struct options {
 /*
  * Parses argv (argv[0] is the subcommand) for the subcommand whose bit is
  * `cmd`, and turns on --debug logging. Returns ERR_OK, ERR_USAGE with a
- * one-line message, or -1 after --help was printed and everything freed
- * (the caller exits 0).
+ * one-line message (every required flag that is missing named at once),
+ * or -1 after --help was printed and everything freed (the caller exits 0).
  */
 int options_parse(struct options *, unsigned cmd, const char *cmdname,
     const char *usage, int argc, char **argv);

@@ -16,46 +16,6 @@
 #include "session.h"
 #include "sigv4x509.h"
 
-static int
-check_arns(const struct options *o, struct arn *ta)
-{
-	struct arn pr, role;
-	int ret;
-
-	if ((ret = arn_parse(o->trust_anchor_arn, "--trust-anchor-arn", ta)) ||
-	    (ret = arn_parse(o->profile_arn, "--profile-arn", &pr)) ||
-	    (ret = arn_parse(o->role_arn, "--role-arn", &role)))
-		return ret;
-	if (strcmp(ta->service, "rolesanywhere") != 0 ||
-	    strncmp(ta->resource, "trust-anchor/", 13) != 0)
-		return err_set(ERR_USAGE, "--trust-anchor-arn is not a Roles "
-		    "Anywhere trust anchor (arn:aws:rolesanywhere:REGION:"
-		    "ACCOUNT:trust-anchor/ID)");
-	if (strcmp(pr.service, "rolesanywhere") != 0 ||
-	    strncmp(pr.resource, "profile/", 8) != 0)
-		return err_set(ERR_USAGE, "--profile-arn is not a Roles "
-		    "Anywhere profile (arn:aws:rolesanywhere:REGION:ACCOUNT:"
-		    "profile/ID)");
-	if (strcmp(role.service, "iam") != 0 ||
-	    strncmp(role.resource, "role/", 5) != 0)
-		return err_set(ERR_USAGE, "--role-arn is not an IAM role "
-		    "(arn:aws:iam::ACCOUNT:role/NAME)");
-	if (strcmp(ta->region, pr.region) != 0)
-		return err_set(ERR_USAGE, "the trust anchor is in region %s "
-		    "but the profile in region %s: they must be in the same "
-		    "region", ta->region, pr.region);
-	if (strcmp(ta->partition, pr.partition) != 0 ||
-	    strcmp(ta->partition, role.partition) != 0)
-		return err_set(ERR_USAGE, "the trust anchor, profile and role "
-		    "ARNs must be in the same partition (%s, %s, %s)",
-		    ta->partition, pr.partition, role.partition);
-	if (strcmp(ta->account, pr.account) != 0)
-		return err_set(ERR_USAGE, "the trust anchor (account %s) and "
-		    "the profile (account %s) must be in the same account",
-		    ta->account, pr.account);
-	return ERR_OK;
-}
-
 /* AWS's rule for role session names: [\w+=,.@-]{2,64}. */
 static int
 check_session_name(const char *s)
@@ -73,33 +33,6 @@ check_session_name(const char *s)
 	return ERR_OK;
 }
 
-/*
- * The region names the endpoint's host and the credential scope, so it must
- * be DNS labels, as the Go SDK's isValidHostLabel(region, true) has it: a
- * "/", "@" or CR LF from an ARN would otherwise send the request elsewhere.
- */
-static int
-check_region(const char *r, size_t max)
-{
-	size_t n = strlen(r), label = 0;
-
-	for (size_t i = 0; n < max && i <= n; i++) {
-		if (r[i] == '.' || r[i] == '\0') {
-			if (label == 0 || label > 63 || r[i - 1] == '-')
-				break;
-			if (r[i] == '\0')
-				return ERR_OK;
-			label = 0;
-		} else if (isalnum((unsigned char)r[i]) ||
-		    (r[i] == '-' && label > 0))
-			label++;
-		else
-			break;
-	}
-	return err_set(ERR_USAGE, "region \"%.40s\" is not a valid region "
-	    "name (letters, digits and '-', as in us-east-1)", r);
-}
-
 int
 session_prepare(const struct options *o, struct session *s)
 {
@@ -107,7 +40,9 @@ session_prepare(const struct options *o, struct session *s)
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	if ((ret = check_arns(o, &ta)) != ERR_OK)
+	/* The region, of the ARNs and --region alike, is checked there. */
+	if ((ret = arn_check_request(o->trust_anchor_arn, o->profile_arn,
+	    o->role_arn, o->region, &ta)) != ERR_OK)
 		return ret;
 	if (o->session_duration < 900 || o->session_duration > 43200)
 		return err_set(ERR_USAGE, "--session-duration must be between "
@@ -115,14 +50,7 @@ session_prepare(const struct options *o, struct session *s)
 	if (o->role_session_name != NULL &&
 	    (ret = check_session_name(o->role_session_name)) != ERR_OK)
 		return ret;
-	snprintf(s->region, sizeof(s->region), "%s",
-	    o->region != NULL && *o->region != '\0' ? o->region : ta.region);
-	if (*s->region == '\0')
-		return err_set(ERR_USAGE, "no region: the trust anchor ARN has "
-		    "none, so give --region");
-	if ((ret = check_region(o->region != NULL && *o->region != '\0' ?
-	    o->region : ta.region, sizeof(s->region))) != ERR_OK)
-		return ret;
+	snprintf(s->region, sizeof(s->region), "%s", ta.region);
 	s->role_session_name = o->role_session_name;
 	s->http.no_verify_ssl = o->no_verify_ssl;
 	s->http.with_proxy = o->with_proxy;

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "arn.h"
 #include "creds.h"
 #include "err.h"
 #include "log.h"
@@ -154,9 +155,22 @@ test_creds_malformed(void **state)
 	}
 }
 
+#define TA "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/" \
+	"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+#define PR "arn:aws:rolesanywhere:us-east-1:123456789012:profile/" \
+	"5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f"
+#define RO "arn:aws:iam::123456789012:role/r"
+#define CN_TA "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:" \
+	"trust-anchor/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+#define CN_PR "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:" \
+	"profile/5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f"
+/* What credential-process cannot run without; a later flag overrides. */
+#define REQUIRED "--certificate c.pem --trust-anchor-arn " TA \
+	" --profile-arn " PR " --role-arn " RO
+
 /* Parses a command line given as one string of space-separated words. */
 static int
-parse(struct options *o, const char *line)
+parse_raw(struct options *o, const char *line)
 {
 	static char buf[2048];
 	char *argv[64], *tok, *save = NULL;
@@ -172,9 +186,15 @@ parse(struct options *o, const char *line)
 	    "usage\n", argc, argv);
 }
 
-#define TA "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/t"
-#define PR "arn:aws:rolesanywhere:us-east-1:123456789012:profile/p"
-#define RO "arn:aws:iam::123456789012:role/r"
+/* The same, after the required flags. */
+static int
+parse(struct options *o, const char *line)
+{
+	static char full[2048];
+
+	snprintf(full, sizeof(full), REQUIRED " %s", line);
+	return parse_raw(o, full);
+}
 
 static void
 test_options(void **state)
@@ -223,18 +243,52 @@ test_options(void **state)
 	assert_int_equal(parse(&o, "--profile x"), ERR_USAGE);
 	assert_non_null(strstr(err_message(), "unknown flag --profile"));
 	assert_int_equal(parse(&o, "--role-ar=x"), ERR_USAGE);
+
+	/* Every missing required flag at once. */
+	assert_int_equal(parse_raw(&o, ""), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "missing --certificate, "
+	    "--trust-anchor-arn, --profile-arn and --role-arn;"));
+	assert_int_equal(parse_raw(&o, "--private-key k.pem --profile-arn "
+	    PR), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "missing --trust-anchor-arn "
+	    "and --role-arn;"));
+	assert_int_equal(parse_raw(&o, "--cert-selector x --trust-anchor-arn "
+	    TA " --profile-arn " PR " --role-arn=" ), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "missing --role-arn (given "
+	    "empty);"));
+	assert_int_equal(parse_raw(&o, "--cert-selector x --trust-anchor-arn "
+	    TA " --profile-arn " PR " --role-arn " RO), ERR_OK);
+
+	/* One dash: the word is named, and the flag it meant. */
+	assert_int_equal(parse(&o, "-certificate a"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "unknown flag -certificate: "
+	    "flags take two dashes, --certificate"));
+	assert_int_equal(parse(&o, "-role-arn=x"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "-role-arn: flags take two "
+	    "dashes, --role-arn"));
+	assert_int_equal(parse(&o, "-certficate a"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "unknown flag -certficate; did "
+	    "you mean --certificate?"));
+	assert_int_equal(parse(&o, "-port 9"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "does not take --port"));
+	/* Not a flag's name: maybe -xVALUE, so only the letter. */
+	assert_int_equal(parse(&o, "-xhunter2"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "unknown flag -x;"));
+	assert_null(strstr(err_message(), "hunter2"));
+	assert_int_equal(parse(&o, "--certficate a"), ERR_USAGE);
+	assert_non_null(strstr(err_message(), "did you mean --certificate?"));
 }
 
 static void
 test_password_wiped_from_argv(void **state)
 {
-	char a0[] = "credential-process", a1[] = "--pkcs8-password",
+	char a0[] = "sign-string", a1[] = "--pkcs8-password",
 	    a2[] = "pass:hunter2";
 	char *argv[] = { a0, a1, a2, NULL };
 	struct options o;
 
 	(void)state;
-	assert_int_equal(options_parse(&o, CMD_CREDENTIAL_PROCESS, "x", "",
+	assert_int_equal(options_parse(&o, CMD_SIGN_STRING, "x", "",
 	    3, argv), ERR_OK);
 	assert_string_equal(o.pkcs8_password, "pass:hunter2");
 	assert_int_equal(a2[0], '\0');
@@ -299,17 +353,18 @@ static const struct {
 } requests[] = {
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO,
 	  ERR_OK, "https://rolesanywhere.us-east-1.amazonaws.com/sessions?" },
-	{ "--trust-anchor-arn arn:aws-cn:rolesanywhere:cn-north-1:1:trust-anchor/t"
-	  " --profile-arn arn:aws-cn:rolesanywhere:cn-north-1:1:profile/p"
-	  " --role-arn arn:aws-cn:iam::1:role/r",
+	{ "--trust-anchor-arn " CN_TA " --profile-arn " CN_PR
+	  " --role-arn arn:aws-cn:iam::123456789012:role/r",
 	  ERR_OK, "https://rolesanywhere.cn-north-1.amazonaws.com.cn/sessions" },
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
-	  " --region eu-west-1", ERR_OK, "rolesanywhere.eu-west-1.amazonaws.com" },
+	  " --region us-east-1", ERR_OK,
+	  "rolesanywhere.us-east-1.amazonaws.com" },
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
 	  " --endpoint http://127.0.0.1:8080/prefix/", ERR_OK,
 	  "http://127.0.0.1:8080/prefix/sessions?profileArn=" },
-	{ "--profile-arn " PR " --role-arn " RO, ERR_USAGE,
-	  "--trust-anchor-arn is required" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region us-east-1 --endpoint https://127.0.0.1:4443", ERR_OK,
+	  "https://127.0.0.1:4443/sessions?profileArn=" },
 	{ "--trust-anchor-arn foo --profile-arn " PR " --role-arn " RO,
 	  ERR_USAGE, "must start with \"arn:\"" },
 	{ "--trust-anchor-arn arn:aws:x --profile-arn " PR " --role-arn " RO,
@@ -321,11 +376,58 @@ static const struct {
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " PR,
 	  ERR_USAGE, "not an IAM role" },
 	{ "--trust-anchor-arn " TA " --profile-arn "
-	  "arn:aws:rolesanywhere:us-west-2:123456789012:profile/p --role-arn " RO,
+	  "arn:aws:rolesanywhere:us-west-2:123456789012:profile/"
+	  "5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f --role-arn " RO,
 	  ERR_USAGE, "same region" },
 	{ "--trust-anchor-arn " TA " --profile-arn "
-	  "arn:aws:rolesanywhere:us-east-1:999999999999:profile/p --role-arn " RO,
+	  "arn:aws:rolesanywhere:us-east-1:999999999999:profile/"
+	  "5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f --role-arn " RO,
 	  ERR_USAGE, "same account" },
+	/* Each mistake named: the flag, the part, what was expected. */
+	{ "--trust-anchor-arn arn:aws:rolesanywhere:us-east-1:12345678901:"
+	  "trust-anchor/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d --profile-arn " PR
+	  " --role-arn " RO, ERR_USAGE,
+	  "the account \"12345678901\" in --trust-anchor-arn is not 12 digits" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn "
+	  "arn:aws:iam::XXXXXXXXXXXX:role/r", ERR_USAGE,
+	  "account \"XXXXXXXXXXXX\" in --role-arn is not 12 digits: it looks "
+	  "like a placeholder" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn "
+	  "arn:aws:iam::ACCOUNT_ID:role/ROLE", ERR_USAGE,
+	  "account \"ACCOUNT_ID\" in --role-arn" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn "
+	  "arn:aws:iam::<account>:role/r", ERR_USAGE,
+	  "--role-arn still holds a placeholder \"<account>\"" },
+	{ "--trust-anchor-arn arn:aws:rolesanywhere:eu-west1:123456789012:"
+	  "trust-anchor/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d --profile-arn "
+	  "arn:aws:rolesanywhere:eu-west1:123456789012:profile/"
+	  "5f1c0a2e-8a3b-4c1d-9e2f-1a2b3c4d5e6f --role-arn " RO, ERR_USAGE,
+	  "the region in --trust-anchor-arn \"eu-west1\" is not an AWS region" },
+	{ "--trust-anchor-arn arn:aws:rolesanywhere:REGION:123456789012:"
+	  "trust-anchor/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d --profile-arn " PR
+	  " --role-arn " RO, ERR_USAGE, "\"REGION\" is not an AWS region, "
+	  "like us-east-1 or us-gov-west-1: it looks like a placeholder" },
+	{ "--trust-anchor-arn arn:aws:rolesanywhere:us-east-1:123456789012:"
+	  "trust-anchor/TRUST_ANCHOR_ID --profile-arn " PR " --role-arn " RO,
+	  ERR_USAGE, "the trust anchor ID \"TRUST_ANCHOR_ID\" in "
+	  "--trust-anchor-arn is not an ID as AWS makes them" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn "
+	  "arn:aws:iam:us-east-1:123456789012:role/r", ERR_USAGE,
+	  "--role-arn has a region, us-east-1, but IAM ARNs have none" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region eu-west1", ERR_USAGE,
+	  "--region \"eu-west1\" is not an AWS region" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region us-east-1a", ERR_USAGE, "availability zone" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region us-east-1-fips", ERR_USAGE, "AWS_USE_FIPS_ENDPOINT=true" },
+	/* The service in another region knows no such trust anchor. */
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region eu-west-1", ERR_USAGE, "--region eu-west-1 is not the "
+	  "region of the trust anchor and profile ARNs, us-east-1" },
+	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
+	  " --region eu-west-1 --endpoint https://127.0.0.1:4443", ERR_USAGE,
+	  "is not the region of the trust anchor" },
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
 	  " --session-duration 899", ERR_USAGE, "between 900 and 43200" },
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
@@ -335,6 +437,33 @@ static const struct {
 	{ "--trust-anchor-arn " TA " --profile-arn " PR " --role-arn " RO
 	  " --endpoint ftp://x", ERR_USAGE, "not an http:// or https:// URL" },
 };
+
+/* Regions as AWS names them, every partition's; and near misses. */
+static void
+test_regions(void **state)
+{
+	static const char *const good[] = { "us-east-1", "us-gov-west-1",
+	    "cn-north-1", "eu-isoe-west-1", "us-isob-east-1", "us-iso-east-1",
+	    "us-isof-south-1", "ap-southeast-2", "il-central-1",
+	    "eusc-de-east-1", "me-central-1" };
+	static const char *const bad[] = { "", "eu-west1", "REGION",
+	    "us-east-1 ", " us-east-1", "us-east", "useast-1", "us-east-1a",
+	    "US-EAST-1", "us-east-100", "us--east-1", "-us-east-1",
+	    "us-east-1-", "us-east-1-fips", "fips-us-east-1", "us_east_1",
+	    "us-east-1.evil.com", "us-east-1/x", "<region>",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-1" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (arn_check_region(good[i], "--region") != ERR_OK)
+			fail_msg("%s refused: %s", good[i], err_message());
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err_clear();
+		if (arn_check_region(bad[i], "--region") != ERR_USAGE)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_non_null(strstr(err_message(), "--region \""));
+	}
+}
 
 static void
 test_requests(void **state)
@@ -529,7 +658,7 @@ test_every_uri_pin_wiped(void **state)
 		    ERR_USAGE, NULL, NULL },
 	};
 	static const char *const pins[] = { "1111", "2222", "3333" };
-	char cert[256], key[256], a0[] = "credential-process",
+	char cert[256], key[256], a0[] = "sign-string",
 	    a1[] = "--certificate", a3[] = "--private-key";
 	struct options o;
 
@@ -544,7 +673,7 @@ test_every_uri_pin_wiped(void **state)
 		snprintf(key, sizeof(key), "%s", cases[i].key ? cases[i].key :
 		    "");
 		err_clear();
-		if (options_parse(&o, CMD_CREDENTIAL_PROCESS, "x", "", argc,
+		if (options_parse(&o, CMD_SIGN_STRING, "x", "", argc,
 		    argv) != cases[i].ret)
 			fail_msg("case %zu: %s", i, err_message());
 		/* The whole of both words as they were laid out, NULs too. */
@@ -778,6 +907,7 @@ main(void)
 		cmocka_unit_test(test_creds_env_lines),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_password_wiped_from_argv),
+		cmocka_unit_test(test_regions),
 		cmocka_unit_test(test_secret_sources),
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_endpoint_env),
