@@ -24,7 +24,7 @@ DEB_BUILD = build-essential pkg-config libssl-dev libcurl4-openssl-dev \
 	libjansson-dev libmicrohttpd-dev libcmocka-dev libp11-kit-dev libtss2-dev \
 	libsystemd-dev
 DEB_TEST = openssl ca-certificates mandoc python3 util-linux bsdutils procps curl awscli systemd \
-	valgrind \
+	valgrind zsh fish \
 	p11-kit softhsm2 opensc gnutls-bin libengine-pkcs11-openssl \
 	swtpm swtpm-tools tpm2-tools tpm2-openssl
 # libFuzzer comes with clang's runtime libraries (`make fuzz`).
@@ -88,7 +88,7 @@ SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
 	src/credfile.c \
 	src/cmd_credential_process.c src/cmd_version.c \
 	src/cmd_sign_string.c src/cmd_read_certificate_data.c \
-	src/cmd_serve.c src/cmd_update.c src/cmd_exec.c \
+	src/cmd_serve.c src/cmd_update.c src/cmd_exec.c src/cmd_completion.c \
 	providers/registry.c providers/auth.c providers/file.c \
 	$(if $(WITH_PKCS11),providers/pkcs11.c providers/p11find.c providers/p11uri.c) \
 	$(if $(WITH_TPM2),providers/tpm2.c providers/tpm2key.c)
@@ -256,6 +256,11 @@ deps:
 lint:
 	mandoc -Tlint -Wwarning man/rasign.1
 
+# Where each shell looks (bash-completion loads by command name; zsh's
+# Debian fpath has vendor-completions for /usr, site-functions otherwise).
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
 UNITS = rasign-serve.service rasign-serve.socket rasign-update.service
 UNITDIR = $(PREFIX)/lib/systemd/user
 
@@ -268,6 +273,15 @@ install: $(BUILD)/rasign
 	ln -sf rasign $(DESTDIR)$(PREFIX)/bin/aws_signing_helper
 	install -m 0644 man/rasign.1 $(DESTDIR)$(PREFIX)/share/man/man1/rasign.1
 	ln -sf rasign.1 $(DESTDIR)$(PREFIX)/share/man/man1/aws_signing_helper.1
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(FISHCOMPDIR)
+	$(BUILD)/rasign completion bash >$(DESTDIR)$(BASHCOMPDIR)/rasign
+	ln -sf rasign $(DESTDIR)$(BASHCOMPDIR)/aws_signing_helper
+	$(BUILD)/rasign completion zsh >$(DESTDIR)$(ZSHCOMPDIR)/_rasign
+	$(BUILD)/rasign completion fish >$(DESTDIR)$(FISHCOMPDIR)/rasign.fish
+	ln -sf rasign.fish $(DESTDIR)$(FISHCOMPDIR)/aws_signing_helper.fish
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/rasign $(DESTDIR)$(ZSHCOMPDIR)/_rasign \
+		$(DESTDIR)$(FISHCOMPDIR)/rasign.fish
 
 # The systemd user units, naming the installed binary; not enabled (their
 # ARNs are placeholders: `systemctl --user edit --full rasign-serve`).
@@ -285,6 +299,9 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/bin/aws_signing_helper \
 		$(DESTDIR)$(PREFIX)/share/man/man1/rasign.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man1/aws_signing_helper.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/rasign $(DESTDIR)$(BASHCOMPDIR)/aws_signing_helper \
+		$(DESTDIR)$(ZSHCOMPDIR)/_rasign $(DESTDIR)$(FISHCOMPDIR)/rasign.fish \
+		$(DESTDIR)$(FISHCOMPDIR)/aws_signing_helper.fish \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
 		$(DESTDIR)$(PREFIX)/share/doc/rasign/README.systemd.md
 
@@ -307,6 +324,10 @@ deb-check: deb $(BUILD)/ra-endpoint
 		build/deb/rasign_$(DEB_VERSION)_*.changes
 	apt-get install -y ./build/deb/rasign_$(DEB_VERSION)_*.deb
 	test "$$(readlink /usr/bin/aws_signing_helper)" = rasign
+	bash -c '. /usr/share/bash-completion/completions/rasign && \
+		complete -p rasign aws_signing_helper'
+	test -s /usr/share/zsh/vendor-completions/_rasign
+	test -s /usr/share/fish/vendor_completions.d/rasign.fish
 	man -w aws_signing_helper >/dev/null
 	RASIGN=/usr/bin/rasign RA_ENDPOINT=$(BUILD)/ra-endpoint \
 		bash hsm-tests/demo.sh

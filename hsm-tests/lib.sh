@@ -323,6 +323,28 @@ run_rasign() {
 	RC=$?
 }
 
+# The flag names of src/options.c's optdefs table (read from the source, so
+# that the tests of --help, the completions and the man page do not take
+# the table's word for itself).
+table_flags() {
+	sed -n 's/^[[:space:]]*{ "\([a-z0-9-]*\)", \(STR\|SECRET\|BOOL\|INT\),.*/\1/p' \
+		src/options.c
+}
+
+# accepts CMD FLAG: the parser of CMD does not call --FLAG unknown.
+accepts() {
+	run_rasign "$1" "--$2=x" >/dev/null
+	! grep -Eq -- "unknown flag --$2[;:]" "$ERR"
+}
+
+# parser_flags CMD: the flags CMD's parser takes, one a line, sorted.
+parser_flags() {
+	local f
+	for f in $(table_flags); do
+		accepts "$1" "$f" && echo "--$f"
+	done | sort
+}
+
 # rasign_cp ARGS...: credential-process against the current endpoint.
 rasign_cp() {
 	run_rasign credential-process --trust-anchor-arn "$TA_ARN" \

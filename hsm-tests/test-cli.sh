@@ -164,17 +164,7 @@ t_nobackends_file_key() {	# keys in files still work
 
 # ----------------------------------------------- --help against the table
 
-# The flag names of src/options.c's optdefs table.
-table_flags() {
-	sed -n 's/^[[:space:]]*{ "\([a-z0-9-]*\)", \(STR\|SECRET\|BOOL\|INT\),.*/\1/p' \
-		src/options.c
-}
-
-# accepts CMD FLAG: CMD does not call FLAG unknown.
-accepts() {
-	run_rasign "$1" "--$2=x" >/dev/null
-	! grep -Eq -- "unknown flag --$2[;:]" "$ERR"
-}
+# table_flags and accepts: lib.sh.
 
 mentions() {	# mentions FILE FLAG
 	grep -Eq -- "--$2([^a-z0-9-]|\$)" "$1"

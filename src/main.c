@@ -19,6 +19,7 @@
 #include "cmd.h"
 #include "err.h"
 #include "log.h"
+#include "options.h"
 
 static const struct command {
 	const char *name;
@@ -29,23 +30,41 @@ static const struct command {
 	 * in memory).
 	 */
 	bool nondumpable;
+	unsigned bit;		/* options.h: whose options it takes */
 	const char *summary;
 } commands[] = {
 	{ "credential-process", cmd_credential_process, true,
+	    CMD_CREDENTIAL_PROCESS,
 	    "print credentials for the AWS SDKs' credential_process" },
-	{ "serve", cmd_serve, true,
+	{ "serve", cmd_serve, true, CMD_SERVE,
 	    "serve credentials on a local IMDSv2 and ECS endpoint" },
-	{ "update", cmd_update, true,
+	{ "update", cmd_update, true, CMD_UPDATE,
 	    "keep a profile of the shared credentials file fresh" },
-	{ "exec", cmd_exec, true,
+	{ "exec", cmd_exec, true, CMD_EXEC,
 	    "run a command with credentials in its environment" },
-	{ "sign-string", cmd_sign_string, true,
+	{ "sign-string", cmd_sign_string, true, CMD_SIGN_STRING,
 	    "sign a fixed test string with the key" },
 	{ "read-certificate-data", cmd_read_certificate_data, true,
+	    CMD_READ_CERT,
 	    "show a certificate, or list those a pkcs11: URI matches" },
-	{ "version", cmd_version, false,
+	{ "version", cmd_version, false, CMD_VERSION,
 	    "print the version and the backends built in" },
+	{ "completion", cmd_completion, false, 0,
+	    "print a shell completion script (bash, zsh, fish)" },
 };
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const char *
+cmd_info(size_t i, unsigned *bit, const char **summary)
+{
+	if (i >= NCOMMANDS)
+		return NULL;
+	if (bit != NULL)
+		*bit = commands[i].bit;
+	if (summary != NULL)
+		*summary = commands[i].summary;
+	return commands[i].name;
+}
 
 /* The core file size limit we were started with, for a command we exec. */
 static struct rlimit core_limit;
@@ -92,7 +111,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: rasign command [options]\n\ncommands:\n", f);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-20s %s\n", commands[i].name,
 		    commands[i].summary);
 	fputs("\n'rasign COMMAND --help' or 'rasign help COMMAND' lists a "
@@ -124,7 +143,7 @@ wiping_free(void *p)
 static const struct command *
 find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(name, commands[i].name) == 0)
 			return &commands[i];
 	return NULL;

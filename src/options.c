@@ -24,21 +24,31 @@ static const struct optdef {
 	unsigned cmds;
 	size_t off;
 	long min, max;		/* INT: the range allowed (when max > min) */
+	/*
+	 * For completion: the values offered, space-separated; "@file" for
+	 * file names. A SECRET takes the pass-phrase source prefixes.
+	 */
+	const char *values;
 } optdefs[] = {
-#define O(f) offsetof(struct options, f), 0, 0
-#define R(f, min, max) offsetof(struct options, f), min, max
-	{ "certificate", STR, SIGN | CMD_READ_CERT, O(certificate) },
-	{ "private-key", STR, SIGN, O(private_key) },
-	{ "intermediates", STR, CRED, O(intermediates) },
+#define O(f) offsetof(struct options, f), 0, 0, NULL
+#define OV(f, v) offsetof(struct options, f), 0, 0, v
+#define R(f, min, max) offsetof(struct options, f), min, max, NULL
+	{ "certificate", STR, SIGN | CMD_READ_CERT, OV(certificate,
+	    "@file pkcs11: env: fd: file:") },
+	{ "private-key", STR, SIGN, OV(private_key,
+	    "@file pkcs11: handle: env: fd: file:") },
+	{ "intermediates", STR, CRED, OV(intermediates,
+	    "@file env: fd: file:") },
 	{ "pkcs8-password", SECRET, SIGN, O(pkcs8_password) },
-	{ "pkcs11-lib", STR, SIGN | CMD_READ_CERT, O(pkcs11_lib) },
+	{ "pkcs11-lib", STR, SIGN | CMD_READ_CERT, OV(pkcs11_lib, "@file") },
 	{ "pkcs11-pin", SECRET, SIGN | CMD_READ_CERT, O(pkcs11_pin) },
 	{ "pkcs11-context-pin", SECRET, SIGN, O(pkcs11_context_pin) },
 	{ "reuse-pin", BOOL, SIGN, O(reuse_pin) },
 	{ "tpm-key-password", SECRET, SIGN, O(tpm_key_password) },
 	{ "no-tpm-key-password", BOOL, SIGN, O(no_tpm_key_password) },
 	{ "tpm-parent-password", SECRET, SIGN, O(tpm_parent_password) },
-	{ "tpm-tcti", STR, SIGN, O(tpm_tcti) },
+	{ "tpm-tcti", STR, SIGN, OV(tpm_tcti,
+	    "device:/dev/tpmrm0 device:/dev/tpm0 tabrmd: swtpm:") },
 	{ "cert-selector", STR, SIGN | CMD_READ_CERT, O(cert_selector) },
 	{ "system-store-name", STR, SIGN | CMD_READ_CERT, O(system_store_name) },
 	{ "use-latest-expiring-certificate", BOOL, SIGN, O(use_latest_expiring) },
@@ -47,7 +57,7 @@ static const struct optdef {
 	{ "role-arn", STR, CRED, O(role_arn) },
 	{ "region", STR, CRED, O(region) },
 	{ "endpoint", STR, CRED, O(endpoint) },
-	{ "ca-bundle", STR, CRED, O(ca_bundle) },
+	{ "ca-bundle", STR, CRED, OV(ca_bundle, "@file") },
 	{ "role-session-name", STR, CRED, O(role_session_name) },
 	{ "session-duration", INT, CRED, O(session_duration) },
 	{ "with-proxy", BOOL, CRED, O(with_proxy) },
@@ -56,19 +66,20 @@ static const struct optdef {
 	{ "debug", BOOL, SIGN | CMD_READ_CERT, O(debug) },
 	{ "port", INT, CMD_SERVE, R(port, 0, 65535) },
 	{ "hop-limit", INT, CMD_SERVE, R(hop_limit, 1, 255) },
-	{ "bind", STR, CMD_SERVE, O(bind) },
-	{ "ecs-token-file", STR, CMD_SERVE, O(ecs_token_file) },
+	{ "bind", STR, CMD_SERVE, OV(bind, "127.0.0.1 ::1") },
+	{ "ecs-token-file", STR, CMD_SERVE, OV(ecs_token_file, "@file") },
 	{ "refresh-before", INT, CMD_SERVE | CMD_UPDATE, R(refresh_before,
 	    0, 43200) },
-	{ "format", STR, CMD_SIGN_STRING, O(format) },
-	{ "digest", STR, CMD_SIGN_STRING, O(digest) },
+	{ "format", STR, CMD_SIGN_STRING, OV(format, "json text bin") },
+	{ "digest", STR, CMD_SIGN_STRING, OV(digest, "SHA256 SHA384 SHA512") },
 	{ "profile", STR, CMD_UPDATE, O(profile) },
 	{ "once", BOOL, CMD_UPDATE, O(once) },
-	{ "output", STR, CMD_CREDENTIAL_PROCESS, O(output) },
+	{ "output", STR, CMD_CREDENTIAL_PROCESS, OV(output, "json env") },
 	{ "cache", BOOL, CMD_CREDENTIAL_PROCESS, O(cache) },
 	{ "cache-refresh-window", INT, CMD_CREDENTIAL_PROCESS,
 	    R(cache_window, 0, 43200) },
 #undef O
+#undef OV
 #undef R
 };
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -534,4 +545,17 @@ options_free(struct options *o)
 	wipe(&o->pkcs11_pin);
 	wipe(&o->pkcs11_context_pin);
 	wipe(&o->uri_pin);
+}
+
+bool
+options_info(size_t i, struct optinfo *oi)
+{
+	if (i >= NOPTS)
+		return false;
+	oi->name = optdefs[i].name;
+	oi->cmds = optdefs[i].cmds;
+	oi->value = optdefs[i].kind != BOOL;
+	oi->values = optdefs[i].kind == SECRET ? "pass: env: file: fd:" :
+	    optdefs[i].values;
+	return true;
 }

@@ -3,6 +3,7 @@
 #define RASIGN_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Which subcommands accept an option: a bit per subcommand. */
 enum {
@@ -84,5 +85,14 @@ struct options {
 int options_parse(struct options *, unsigned cmd, const char *cmdname,
     const char *usage, int argc, char **argv);
 void options_free(struct options *);
+
+/* Option number i of the table, as completion offers it; false past the end. */
+struct optinfo {
+	const char *name;
+	unsigned cmds;		/* the CMD_* bits that take it */
+	bool value;		/* takes a value */
+	const char *values;	/* offered values, "@file": file names; or NULL */
+};
+bool options_info(size_t i, struct optinfo *);
 
 #endif
