@@ -38,6 +38,9 @@ struct vstate {
 	struct ep_query		 query;
 };
 
+static int deny(struct ep_verdict *, int, const char *, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 deny(struct ep_verdict *v, int status, const char *type, const char *fmt, ...)
 {
