@@ -1,0 +1,33 @@
+/*
+ * X.509-SVIDs from the SPIFFE Workload API (--spiffe-endpoint): the leaf,
+ * its intermediates and the private key, held in memory only.
+ */
+#ifndef RASIGN_SPIFFE_H
+#define RASIGN_SPIFFE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+struct spiffe_svid {
+	char *id;			/* the SVID's SPIFFE ID */
+	X509 *leaf;
+	STACK_OF(X509) *chain;		/* intermediates; NULL when none */
+	uint8_t *key;			/* PKCS#8 DER; wiped by spiffe_svid_free */
+	size_t key_len;
+};
+
+/*
+ * One FetchX509SVID from `endpoint` (unix:///path, or "env" for
+ * SPIFFE_ENDPOINT_SOCKET): the SVID named `want`, or the first when NULL.
+ * "No identity yet" (PermissionDenied, Unavailable) and an unreachable
+ * socket are retried with backoff for up to `timeout` seconds. Errors:
+ * ERR_USAGE (bad endpoint), ERR_DEVICE (unreachable or failing Workload
+ * API), ERR_CERT (no usable SVID).
+ */
+int spiffe_fetch(const char *endpoint, const char *want, long timeout,
+    struct spiffe_svid *);
+void spiffe_svid_free(struct spiffe_svid *);
+
+#endif

@@ -1,0 +1,31 @@
+/* A build without the SPIFFE Workload API (WITH_SPIFFE=): the flag says so. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "err.h"
+#include "spiffe.h"
+
+int
+spiffe_fetch(const char *endpoint, const char *want, long timeout,
+    struct spiffe_svid *out)
+{
+	(void)endpoint;
+	(void)want;
+	(void)timeout;
+	memset(out, 0, sizeof(*out));
+	return err_set(ERR_USAGE, "this rasign was built without SPIFFE "
+	    "support, which --spiffe-endpoint needs: rebuild it with "
+	    "WITH_SPIFFE=1");
+}
+
+void
+spiffe_svid_free(struct spiffe_svid *s)
+{
+	free(s->id);
+	X509_free(s->leaf);
+	sk_X509_pop_free(s->chain, X509_free);
+	OPENSSL_clear_free(s->key, s->key_len);
+	memset(s, 0, sizeof(*s));
+}
