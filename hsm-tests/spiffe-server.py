@@ -8,7 +8,7 @@ C code is used. Usage:
 
   spiffe-server.py --socket PATH --gen-dir DIR --record FILE
       [--svid ID,CHAIN_PEM,KEY_PEM]... [--deny N] [--deny-code CODE]
-      [--ready FILE]
+      [--rotate FILE] [--ready FILE]
 
 --svid     one SVID: its SPIFFE ID, a PEM file whose certificates (leaf
            first, then intermediates) become x509_svid as concatenated DER,
@@ -16,8 +16,11 @@ C code is used. Usage:
            Given several times, served in that order.
 --deny N   answer the first N calls with --deny-code (default
            PERMISSION_DENIED, the standard's "no identity issued yet").
---record   one JSON line per call: the metadata the client sent and what
-           was answered.
+--rotate   rotation on command: when FILE is written (lines of
+           ID,CHAIN_PEM,KEY_PEM), those SVIDs replace the served ones and
+           are pushed on every open stream, as an agent pushes a rotation.
+--record   one JSON line per call (the metadata the client sent and what
+           was answered), and one per rotation pushed.
 --ready    written once the socket listens.
 
 Calls without the workload.spiffe.io: true metadata are refused with
@@ -62,6 +65,7 @@ def main():
     ap.add_argument("--svid", action="append", default=[])
     ap.add_argument("--deny", type=int, default=0)
     ap.add_argument("--deny-code", default="PERMISSION_DENIED")
+    ap.add_argument("--rotate")
     ap.add_argument("--ready")
     a = ap.parse_args()
 
@@ -77,15 +81,35 @@ def main():
     sys.path.insert(0, a.gen_dir)
     import workload_pb2 as pb
 
-    svids = []
-    for spec in a.svid:
-        sid, chain, key = spec.split(",")
-        svids.append(pb.X509SVID(
-            spiffe_id=sid, x509_svid=chain_der(chain),
-            x509_svid_key=der_of(["pkey", "-in", key, "-outform", "DER"]),
-            bundle=b""))
+    def load(specs):
+        out = []
+        for spec in specs:
+            sid, chain, key = spec.split(",")
+            out.append(pb.X509SVID(
+                spiffe_id=sid, x509_svid=chain_der(chain),
+                x509_svid_key=der_of(["pkey", "-in", key, "-outform", "DER"]),
+                bundle=b""))
+        return out
+
     lock = threading.Lock()
-    state = {"calls": 0}
+    state = {"calls": 0, "version": 0, "svids": load(a.svid)}
+
+    def watch_rotate():
+        seen = None
+        while True:
+            try:
+                text = open(a.rotate).read()
+            except OSError:
+                text = None
+            if text and text != seen and text.endswith("\n"):
+                seen = text
+                new = load(text.split())
+                with lock:
+                    state["svids"] = new
+                    state["version"] += 1
+                record({"rotation": state["version"],
+                        "svids": [s.spiffe_id for s in new]})
+            time.sleep(0.05)
     deny_code = getattr(grpc.StatusCode, a.deny_code)
 
     def record(entry):
@@ -107,12 +131,19 @@ def main():
             entry["answer"] = a.deny_code
             record(entry)
             context.abort(deny_code, "no identity issued")
+        with lock:
+            svids, version = state["svids"], state["version"]
         entry["answer"] = "svids"
         entry["svids"] = [s.spiffe_id for s in svids]
         record(entry)
         yield pb.X509SVIDResponse(svids=svids)
         # An agent keeps the stream open to push rotations.
         while context.is_active():
+            with lock:
+                news = state["version"] != version
+                svids, version = state["svids"], state["version"]
+            if news:
+                yield pb.X509SVIDResponse(svids=svids)
             time.sleep(0.05)
 
     handler = grpc.method_handlers_generic_handler("SpiffeWorkloadAPI", {
@@ -125,6 +156,8 @@ def main():
     if server.add_insecure_port("unix:" + a.socket) == 0:
         sys.exit("cannot listen on " + a.socket)
     server.start()
+    if a.rotate:
+        threading.Thread(target=watch_rotate, daemon=True).start()
     if a.ready:
         with open(a.ready, "w") as f:
             f.write(str(os.getpid()))

@@ -62,9 +62,11 @@ start_api() {
 	shift
 	mkdir -p "$d"
 	: >"$d/record"
+	rm -f "$d/ready"
 	"$PY" "$HSM_TESTS/spiffe-server.py" --socket "$d/api.sock" \
 		--gen-dir "$d/gen" --record "$d/record" --ready "$d/ready" "$@" \
 		>"$d/log" 2>&1 </dev/null &
+	API_PID=$!
 	SPIFFE_PIDS="$SPIFFE_PIDS $!"
 	for _ in $(seq 100); do
 		[ -s "$d/ready" ] && break
@@ -81,9 +83,11 @@ start_api API2 --svid "$ONE" --svid "$TWO"
 start_api DENY2 --svid "$ONE" --deny 2
 start_api NEVER --svid "$ONE" --deny 1000000 --deny-code UNAVAILABLE
 start_api BROKEN --svid "$ONE" --deny 1000000 --deny-code INTERNAL
+start_api ROT --svid "$ONE" --rotate "$TESTDIR/ROT/rotate"
+ROT_PID=$API_PID
 
 # calls REC: how many FetchX509SVID calls the server recorded.
-calls() { wc -l <"$1" | tr -d ' '; }
+calls() { grep -c '"call"' "$1"; }
 # last_call REC KEY: a field of the last recorded call, as JSON.
 last_call() {
 	"$PY" -c 'import json,sys; print(json.dumps(json.loads(open(sys.argv[1]).readlines()[-1])[sys.argv[2]]))' "$1" "$2"
@@ -234,6 +238,80 @@ run_rasign_strace() {
 	RC=$?
 }
 
+# ------------------------------------------------------------ serve
+
+x509_b64() { openssl x509 -in "$1" -outform DER | base64 -w0; }
+# rec_leaf N: the x-amz-x509 of the endpoint's record N.
+rec_leaf() { $CHECK get "$EP_RECORD" $(($1 - 1)) headers.x-amz-x509; }
+# wait_leaf CERT SECONDS: until a record after REC_BEFORE+1 carries CERT.
+wait_leaf() {
+	local want n _ i
+	want=$(x509_b64 "$1")
+	for _ in $(seq $(($2 * 10))); do
+		n=$(rec_count)
+		for ((i = REC_BEFORE + 2; i <= n; i++)); do
+			[ "$(rec_leaf "$i")" = "$want" ] && { LEAF_AT=$i; return 0; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+# serve keeps one stream open: a rotation pushed on it is used at the next
+# refresh (not at once: the credentials are still valid), and a restarted
+# agent is reconnected to, the credentials served all along.
+t_serve_rotation() {
+	local n _ calls0
+	NEWPID= SPID=
+	: >"$TESTDIR/ROT/rotate"
+	REC_BEFORE=$(rec_count)
+	"$RASIGN" serve --trust-anchor-arn "$TA_ARN" --profile-arn "$PROFILE_ARN" \
+		--role-arn "$ROLE_ARN" --endpoint "$EP_URL" --port 0 \
+		--spiffe-endpoint "unix://$ROT_SOCK" --session-duration 900 \
+		--refresh-before 892 </dev/null >"$T/serve.out" 2>"$T/serve.err" &
+	SPID=$!
+	trap 'kill $SPID $NEWPID 2>/dev/null' EXIT
+	for _ in $(seq 100); do
+		grep -q 'AWS_CONTAINER_AUTHORIZATION_TOKEN' "$T/serve.err" && break
+		kill -0 "$SPID" 2>/dev/null || fail "serve exited: $(cat "$T/serve.err")"
+		sleep 0.1
+	done
+	new_records 1
+	[ "$NEW_COUNT" -ge 1 ] || fail "no CreateSession at start"
+	[ "$(rec_leaf $((REC_BEFORE + 1)))" = "$(x509_b64 "$S/w1.crt")" ] ||
+		fail "the first CreateSession is not signed with the first SVID"
+	sleep 0.5
+	calls0=$(calls "$ROT_REC")
+	# Rotation: pushed on the open stream; no CreateSession for it alone.
+	n=$(rec_count)
+	printf '%s\n' "$TWO" >"$TESTDIR/ROT/rotate.new"
+	mv "$TESTDIR/ROT/rotate.new" "$TESTDIR/ROT/rotate"
+	sleep 1
+	[ "$(rec_count)" -le $((n + 0)) ] || [ "$(rec_leaf "$(rec_count)")" != "$(x509_b64 "$S/w2.crt")" ] ||
+		fail "a CreateSession with the new SVID came before the refresh was due"
+	wait_leaf "$S/w2.crt" 15 || fail "no CreateSession with the rotated SVID in 15 s: $(cat "$T/serve.err")"
+	grep -q 'the SPIFFE Workload API sent a new SVID' "$T/serve.err" ||
+		fail "no line for the new SVID: $(cat "$T/serve.err")"
+	[ "$(calls "$ROT_REC")" -eq "$calls0" ] ||
+		fail "serve called FetchX509SVID again ($calls0 -> $(calls "$ROT_REC")): the stream was not kept"
+	# The agent restarts, serving the first SVID again.
+	kill "$ROT_PID"
+	wait "$ROT_PID" 2>/dev/null
+	sleep 1
+	kill -0 "$SPID" || fail "serve died with the agent"
+	REC_BEFORE=$(rec_count)
+	start_api ROT --svid "$ONE"
+	NEWPID=$API_PID
+	wait_leaf "$S/w1.crt" 15 ||
+		fail "no CreateSession with the restarted agent's SVID in 15 s: $(cat "$T/serve.err")"
+	grep -q 'stream at unix://.* broke' "$T/serve.err" ||
+		fail "no line for the broken stream: $(cat "$T/serve.err")"
+	kill -0 "$SPID" || fail "serve died"
+	kill "$SPID"
+	wait "$SPID"
+	[ $? -eq 0 ] || fail "serve did not stop cleanly: $(tail -n 3 "$T/serve.err")"
+}
+
 run_test "credential-process with an SVID: signature and chain verified" t_credentials
 run_test "--spiffe-id picks the second SVID; the first by default" t_spiffe_id
 run_test "the workload.spiffe.io header is sent (the server refuses otherwise)" t_header
@@ -245,4 +323,5 @@ run_test "--spiffe-endpoint env reads SPIFFE_ENDPOINT_SOCKET" t_env
 run_test "--certificate, --private-key, --intermediates refused with it" t_conflicts
 run_test "sign-string with an SVID's key" t_sign_string
 run_test "read-certificate-data shows the chosen SVID's leaf" t_read_certificate_data
+run_test "serve: rotation on the open stream, used at the next refresh; agent restart" t_serve_rotation
 run_test "nothing written: no file opened for writing, HOME and TMPDIR empty" t_nothing_written

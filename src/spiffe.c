@@ -18,6 +18,9 @@
  * Nothing here logs a message's content.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +267,10 @@ status_error(const char *addr, grpc_status_code st, grpc_slice details,
 		    "PermissionDenied", d);
 		*retry = true;
 		break;
+	case GRPC_STATUS_OK:
+		ret = err_set(ERR_DEVICE, "the SPIFFE Workload API at %.128s "
+		    "closed the stream without an SVID", addr);
+		break;
 	case GRPC_STATUS_DEADLINE_EXCEEDED:
 		ret = err_set(ERR_DEVICE, "the SPIFFE Workload API at %.128s did not "
 		    "answer within --timeout", addr);
@@ -445,6 +452,333 @@ spiffe_fetch(const char *endpoint, const char *want, long timeout,
 	log_debug("SPIFFE Workload API %s: SVID %s, %d intermediate(s)",
 	    addr, out->id, out->chain ? sk_X509_num(out->chain) : 0);
 	return ERR_OK;
+}
+
+/* ---------------------------------------------------------------- watch */
+
+/* The standard's names of the codes a stream ends with. */
+static const char *
+status_name(grpc_status_code st)
+{
+	switch (st) {
+	case GRPC_STATUS_OK:			return "closed by the agent";
+	case GRPC_STATUS_CANCELLED:		return "Cancelled";
+	case GRPC_STATUS_INVALID_ARGUMENT:	return "InvalidArgument";
+	case GRPC_STATUS_DEADLINE_EXCEEDED:	return "DeadlineExceeded";
+	case GRPC_STATUS_PERMISSION_DENIED:	return "PermissionDenied";
+	case GRPC_STATUS_UNIMPLEMENTED:		return "Unimplemented";
+	case GRPC_STATUS_INTERNAL:		return "Internal";
+	case GRPC_STATUS_UNAVAILABLE:		return "Unavailable";
+	default:				return "gRPC error";
+	}
+}
+
+#define WATCH_POLL_MS 100	/* how soon a stop request is seen */
+
+struct spiffe_watch {
+	char *addr;		/* as shown in messages */
+	char *path;		/* the socket */
+	char *want;		/* --spiffe-id, or NULL */
+	pthread_t thread;
+	atomic_bool stop;
+	pthread_mutex_t lock;	/* guards latest, gen and leaf */
+	struct spiffe_svid latest;
+	unsigned long gen;
+	X509 *leaf;		/* the newest leaf seen, to tell news */
+};
+
+/* A response on the stream: kept when it brings another leaf. */
+static void
+watch_keep(struct spiffe_watch *w, grpc_byte_buffer *bb)
+{
+	struct spiffe_svid fresh, old;
+
+	if (take_svid(bb, w->want, &fresh) != ERR_OK) {
+		log_warn("%s; the SVID in use stays", err_message());
+		err_clear();
+		return;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (w->leaf != NULL && X509_cmp(w->leaf, fresh.leaf) == 0) {
+		pthread_mutex_unlock(&w->lock);
+		spiffe_svid_free(&fresh);
+		return;
+	}
+	X509_free(w->leaf);
+	w->leaf = fresh.leaf;
+	X509_up_ref(w->leaf);
+	old = w->latest;
+	w->latest = fresh;
+	w->gen++;
+	pthread_mutex_unlock(&w->lock);
+	spiffe_svid_free(&old);
+	log_debug("SPIFFE Workload API %s: a new SVID for %s", w->addr,
+	    fresh.id);
+}
+
+/*
+ * One stream, for as long as it lasts: every response is handed to
+ * watch_keep. True when at least one response arrived (the backoff then
+ * starts over).
+ */
+static bool
+watch_stream(struct spiffe_watch *w)
+{
+	grpc_channel_credentials *creds;
+	grpc_channel *ch;
+	grpc_completion_queue *cq;
+	grpc_metadata md = {
+		.key = grpc_slice_from_static_string("workload.spiffe.io"),
+		.value = grpc_slice_from_static_string("true"),
+	};
+	grpc_metadata_array initial, trailing;
+	grpc_byte_buffer *req, *resp = NULL;
+	grpc_status_code st = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	char target[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	grpc_op ops[4], rop, sop;
+	grpc_call *call;
+	grpc_event ev;
+	bool started = false, ended = false, more = true, reading = false;
+	bool got = false, cancelled = false;
+
+	if (probe(w->addr, w->path) != ERR_OK)
+		return false;
+	snprintf(target, sizeof(target), "unix:%s", w->path);
+	if ((creds = grpc_insecure_credentials_create()) == NULL)
+		return false;
+	ch = grpc_channel_create(target, creds, NULL);
+	cq = grpc_completion_queue_create_for_next(NULL);
+	req = grpc_raw_byte_buffer_create(NULL, 0);
+	grpc_metadata_array_init(&initial);
+	grpc_metadata_array_init(&trailing);
+	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	    grpc_slice_from_static_string(METHOD), NULL,
+	    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = 1;
+	ops[0].data.send_initial_metadata.metadata = &md;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = req;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+	memset(&sop, 0, sizeof(sop));
+	sop.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	sop.data.recv_status_on_client.trailing_metadata = &trailing;
+	sop.data.recv_status_on_client.status = &st;
+	sop.data.recv_status_on_client.status_details = &details;
+	memset(&rop, 0, sizeof(rop));
+	rop.op = GRPC_OP_RECV_MESSAGE;
+	rop.data.recv_message.recv_message = &resp;
+	if (call == NULL || req == NULL ||
+	    grpc_call_start_batch(call, ops, 4, &ops[0], NULL) != GRPC_CALL_OK ||
+	    grpc_call_start_batch(call, &sop, 1, &sop, NULL) != GRPC_CALL_OK) {
+		if (call != NULL)
+			grpc_call_cancel(call, NULL);
+		started = ended = true;
+		more = false;
+	}
+	while (!started || !ended || reading) {
+		if (more && !reading && !ended) {
+			if (grpc_call_start_batch(call, &rop, 1, &rop, NULL) !=
+			    GRPC_CALL_OK) {
+				more = false;
+				grpc_call_cancel(call, NULL);
+			} else
+				reading = true;
+		}
+		ev = grpc_completion_queue_next(cq, gpr_time_add(
+		    gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(
+		    WATCH_POLL_MS, GPR_TIMESPAN)), NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			if (atomic_load(&w->stop) && !cancelled) {
+				grpc_call_cancel(call, NULL);
+				cancelled = true;
+			}
+			continue;
+		}
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		if (ev.tag == &ops[0])
+			started = true;
+		else if (ev.tag == &sop)
+			ended = true;
+		else {
+			reading = false;
+			if (resp == NULL)
+				more = false;
+			else {
+				got = true;
+				watch_keep(w, resp);
+				grpc_byte_buffer_destroy(resp);
+				resp = NULL;
+			}
+		}
+	}
+	if (!cancelled) {
+		char *d = grpc_slice_to_c_string(details);
+
+		err_set(ERR_DEVICE, "%s: %.200s", status_name(st), d);
+		gpr_free(d);
+	}
+	if (call != NULL)
+		grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(
+	    GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	grpc_metadata_array_destroy(&initial);
+	grpc_metadata_array_destroy(&trailing);
+	grpc_slice_unref(details);
+	grpc_byte_buffer_destroy(req);
+	grpc_channel_destroy(ch);
+	grpc_channel_credentials_release(creds);
+	return got;
+}
+
+/* Sleeps ms, or less when asked to stop. */
+static void
+watch_nap(struct spiffe_watch *w, long ms)
+{
+	for (long t = 0; t < ms && !atomic_load(&w->stop); t += WATCH_POLL_MS)
+		usleep(WATCH_POLL_MS * 1000);
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct spiffe_watch *w = arg;
+	long delay = BACKOFF_FIRST_MS;
+	bool was_up = true;
+
+	grpc_init();
+	while (!atomic_load(&w->stop)) {
+		err_clear();
+		if (watch_stream(w)) {
+			delay = BACKOFF_FIRST_MS;
+			was_up = true;
+		}
+		if (atomic_load(&w->stop))
+			break;
+		/* One line per outage, not one per try. */
+		if (was_up)
+			log_warn("the SPIFFE Workload API stream at %s broke "
+			    "(%s); reconnecting, the SVID in use stays",
+			    w->addr, err_message() ? err_message() : "closed");
+		was_up = false;
+		err_clear();
+		watch_nap(w, delay);
+		delay = delay * 2 < BACKOFF_MAX_MS ? delay * 2 : BACKOFF_MAX_MS;
+	}
+	grpc_shutdown_blocking();
+	err_clear();
+	return NULL;
+}
+
+static void
+watch_free(struct spiffe_watch *w)
+{
+	if (w == NULL)
+		return;
+	free(w->addr);
+	free(w->path);
+	free(w->want);
+	spiffe_svid_free(&w->latest);
+	X509_free(w->leaf);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+int
+spiffe_watch_start(const char *endpoint, const char *want, X509 *current,
+    struct spiffe_watch **out)
+{
+	struct spiffe_watch *w;
+	const char *addr, *path;
+	sigset_t all, old;
+	int ret;
+
+	*out = NULL;
+	if ((ret = socket_path(endpoint, &addr, &path)) != ERR_OK)
+		return ret;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return ERR_NOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	atomic_init(&w->stop, false);
+	if ((w->addr = strdup(addr)) == NULL ||
+	    (w->path = strdup(path)) == NULL ||
+	    (want != NULL && (w->want = strdup(want)) == NULL) ||
+	    (current != NULL && !X509_up_ref(current))) {
+		watch_free(w);
+		return ERR_NOMEM;
+	}
+	w->leaf = current;
+	/*
+	 * Signals are the main thread's (serve's SIGTERM, SIGHUP): this
+	 * thread, and the gRPC threads it starts, block them all.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&w->thread, NULL, watch_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret != 0) {
+		watch_free(w);
+		return err_set(ERR_INTERNAL, "cannot start a thread: %s",
+		    strerror(ret));
+	}
+	*out = w;
+	return ERR_OK;
+}
+
+unsigned long
+spiffe_watch_generation(struct spiffe_watch *w)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&w->lock);
+	gen = w->gen;
+	pthread_mutex_unlock(&w->lock);
+	return gen;
+}
+
+unsigned long
+spiffe_watch_take(struct spiffe_watch *w, struct spiffe_svid *out)
+{
+	const struct spiffe_svid *l = &w->latest;
+	unsigned long gen = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&w->lock);
+	if (w->gen == 0 || l->leaf == NULL)
+		goto out;
+	if ((out->key = OPENSSL_memdup(l->key, l->key_len)) != NULL)
+		out->key_len = l->key_len;
+	if (X509_up_ref(l->leaf))
+		out->leaf = l->leaf;
+	if (l->chain != NULL)
+		out->chain = X509_chain_up_ref(l->chain);
+	if ((out->id = strdup(l->id)) == NULL || out->key == NULL ||
+	    out->leaf == NULL || (l->chain != NULL && out->chain == NULL)) {
+		spiffe_svid_free(out);
+		goto out;
+	}
+	gen = w->gen;
+out:
+	pthread_mutex_unlock(&w->lock);
+	return gen;
+}
+
+void
+spiffe_watch_stop(struct spiffe_watch *w)
+{
+	if (w == NULL)
+		return;
+	atomic_store(&w->stop, true);
+	pthread_join(w->thread, NULL);
+	watch_free(w);
 }
 
 void

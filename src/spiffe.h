@@ -30,4 +30,19 @@ int spiffe_fetch(const char *endpoint, const char *want, long timeout,
     struct spiffe_svid *);
 void spiffe_svid_free(struct spiffe_svid *);
 
+/*
+ * serve and update: a FetchX509SVID stream kept open by a thread of its
+ * own, reconnecting with backoff when it breaks, which keeps the newest
+ * usable SVID the agent pushed. `current` is the leaf in use now: an SVID
+ * with the same leaf is no news.
+ */
+struct spiffe_watch;
+int spiffe_watch_start(const char *endpoint, const char *want,
+    X509 *current, struct spiffe_watch **);
+/* How many new SVIDs arrived so far (0: none since the start). */
+unsigned long spiffe_watch_generation(struct spiffe_watch *);
+/* A copy of the newest SVID and its generation; 0 and nothing if none. */
+unsigned long spiffe_watch_take(struct spiffe_watch *, struct spiffe_svid *);
+void spiffe_watch_stop(struct spiffe_watch *);
+
 #endif

@@ -20,6 +20,40 @@ spiffe_fetch(const char *endpoint, const char *want, long timeout,
 	    "WITH_SPIFFE=1");
 }
 
+int
+spiffe_watch_start(const char *endpoint, const char *want, X509 *current,
+    struct spiffe_watch **out)
+{
+	(void)endpoint;
+	(void)want;
+	(void)current;
+	*out = NULL;
+	return err_set(ERR_USAGE, "this rasign was built without SPIFFE "
+	    "support, which --spiffe-endpoint needs: rebuild it with "
+	    "WITH_SPIFFE=1");
+}
+
+unsigned long
+spiffe_watch_generation(struct spiffe_watch *w)
+{
+	(void)w;
+	return 0;
+}
+
+unsigned long
+spiffe_watch_take(struct spiffe_watch *w, struct spiffe_svid *out)
+{
+	(void)w;
+	memset(out, 0, sizeof(*out));
+	return 0;
+}
+
+void
+spiffe_watch_stop(struct spiffe_watch *w)
+{
+	(void)w;
+}
+
 void
 spiffe_svid_free(struct spiffe_svid *s)
 {
