@@ -219,32 +219,42 @@ pick(const X509SVIDResponse *resp, const char *want, struct spiffe_svid *out)
 	return read_chain(v, out);
 }
 
+int
+spiffe_parse_response(const uint8_t *buf, size_t len, const char *want,
+    struct spiffe_svid *out)
+{
+	X509SVIDResponse *resp;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (len > MAX_RESPONSE ||
+	    (resp = x509_svidresponse__unpack(NULL, len, buf)) == NULL)
+		return err_set(ERR_DEVICE, "the SPIFFE Workload API sent an "
+		    "X509SVIDResponse that cannot be decoded");
+	ret = pick(resp, want, out);
+	/* protobuf-c copied every key: wiped before the message is freed. */
+	for (size_t i = 0; i < resp->n_svids; i++)
+		OPENSSL_cleanse(resp->svids[i]->x509_svid_key.data,
+		    resp->svids[i]->x509_svid_key.len);
+	x509_svidresponse__free_unpacked(resp, NULL);
+	if (ret != ERR_OK)
+		spiffe_svid_free(out);
+	return ret;
+}
+
 /* Decodes the response and takes the SVID; every key in it is wiped. */
 static int
 take_svid(grpc_byte_buffer *bb, const char *want, struct spiffe_svid *out)
 {
-	X509SVIDResponse *resp = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	int ret;
 
+	memset(out, 0, sizeof(*out));
 	if ((ret = read_message(bb, &buf, &len)) != ERR_OK)
 		return ret;
-	if ((resp = x509_svidresponse__unpack(NULL, len, buf)) == NULL) {
-		ret = err_set(ERR_DEVICE, "the SPIFFE Workload API sent an "
-		    "X509SVIDResponse that cannot be decoded");
-		goto out;
-	}
-	ret = pick(resp, want, out);
-out:
-	for (size_t i = 0; resp != NULL && i < resp->n_svids; i++)
-		OPENSSL_cleanse(resp->svids[i]->x509_svid_key.data,
-		    resp->svids[i]->x509_svid_key.len);
-	if (resp != NULL)
-		x509_svidresponse__free_unpacked(resp, NULL);
+	ret = spiffe_parse_response(buf, len, want, out);
 	OPENSSL_clear_free(buf, len + 1);
-	if (ret != ERR_OK)
-		spiffe_svid_free(out);
 	return ret;
 }
 

@@ -29,6 +29,13 @@ struct spiffe_svid {
 int spiffe_fetch(const char *endpoint, const char *want, long timeout,
     struct spiffe_svid *);
 void spiffe_svid_free(struct spiffe_svid *);
+/*
+ * One X509SVIDResponse message (protobuf): the SVID named `want`, or the
+ * first; what fetch and the stream do with each response, and what the
+ * fuzz target feeds.
+ */
+int spiffe_parse_response(const uint8_t *, size_t, const char *want,
+    struct spiffe_svid *);
 
 /*
  * serve and update: a FetchX509SVID stream kept open by a thread of its
