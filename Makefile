@@ -19,7 +19,11 @@ WITH_SPIFFE ?= 1
 LIBS_TPM2 = tss2-esys tss2-tctildr tss2-mu tss2-rc
 LIBS_CORE = libcrypto libssl libcurl jansson libmicrohttpd $(if $(WITH_PKCS11),p11-kit-1) \
 	$(if $(WITH_TPM2),$(LIBS_TPM2)) $(if $(WITH_SYSTEMD),libsystemd) \
-	$(if $(WITH_SPIFFE),grpc libprotobuf-c)
+	$(if $(WITH_SPIFFE),libprotobuf-c)
+# Headers only: src/spiffe.c loads libgrpc with dlopen (see there why).
+LIBS_HDR = $(if $(WITH_SPIFFE),grpc)
+# The name to dlopen: the SONAME of the libgrpc.so the linker would take.
+GRPC_SONAME := $(if $(WITH_SPIFFE),$(shell objdump -p "$$($(CC) -print-file-name=libgrpc.so)" 2>/dev/null | sed -n 's/^ *SONAME *//p'))
 LIBS_ENDPOINT = libmicrohttpd libcrypto libssl jansson
 
 # Debian packages: what `make deps` installs when missing.
@@ -83,7 +87,8 @@ HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 endif
 ALL_CFLAGS = $(DEFS) $(WARN) -Isrc -Iproviders $(if $(WITH_PKCS11),-DWITH_PKCS11) \
 	$(if $(WITH_TPM2),-DWITH_TPM2) $(if $(WITH_SYSTEMD),-DWITH_SYSTEMD) \
-	$(if $(WITH_SPIFFE),-DWITH_SPIFFE -I$(GEN)) $(HARDEN_CFLAGS) $(CFLAGS)
+	$(if $(WITH_SPIFFE),-DWITH_SPIFFE -I$(GEN) \
+	$(if $(GRPC_SONAME),-DGRPC_SONAME='"$(GRPC_SONAME)"')) $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(HARDEN_LDFLAGS) $(LDFLAGS)
 
 SRC = src/main.c src/options.c src/sigv4x509.c src/session.c src/http.c \
@@ -127,7 +132,7 @@ all: $(BUILD)/rasign
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*.h providers/*.h) Makefile | check-libs
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE) | \
+	$(CC) $(ALL_CFLAGS) $$($(PKG_CONFIG) --cflags $(LIBS_CORE) $(LIBS_HDR) | \
 		sed 's/-I/-isystem /g') -c -o $@ $<
 
 $(GEN)/workload.pb-c.c $(GEN)/workload.pb-c.h: proto/spiffe/workload/workload.proto
@@ -272,7 +277,7 @@ check-libs:
 	missing (Debian package pkg-config): run make deps as root" >&2; exit 1; }; \
 	for pair in $(PC_DEB); do \
 		mod=$${pair%%:*}; deb=$${pair#*:}; \
-		case " $(LIBS_CORE) $(LIBS_ENDPOINT) " in *" $$mod "*) ;; *) continue ;; esac; \
+		case " $(LIBS_CORE) $(LIBS_HDR) $(LIBS_ENDPOINT) " in *" $$mod "*) ;; *) continue ;; esac; \
 		$(PKG_CONFIG) --exists $$mod || { echo "make: library $$mod is \
 	missing: install the Debian package $$deb (make deps does, as root)" >&2; \
 		exit 1; }; \

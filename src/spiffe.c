@@ -12,11 +12,18 @@
  * ours to get right. The messages are protobuf-c, generated at build time
  * from the standard's workload.proto (proto/spiffe/workload/).
  *
+ * libgrpc is loaded with dlopen when --spiffe-endpoint is used, not linked:
+ * its static constructors run at load time, and linked in they would run
+ * in every rasign before main() (10-20 ms, and an eventfd that becomes
+ * fd 0 when rasign is started with stdin closed, before harden() can put
+ * /dev/null there).
+ *
  * The key arrives in memory and stays there: it is copied out of gRPC's
  * buffers into ours, every other copy we can reach (the received slices,
  * the decoded message) is wiped, and ours is wiped by spiffe_svid_free.
  * Nothing here logs a message's content.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,6 +50,118 @@
 #include "log.h"
 #include "spiffe.h"
 #include "workload.pb-c.h"
+
+#ifndef GRPC_SONAME
+#define GRPC_SONAME "libgrpc.so"
+#endif
+
+/* The functions of libgrpc (and its libgpr) used here, found by dlsym. */
+#define GRPC_FUNCS(X) \
+	X(gpr_free) \
+	X(gpr_inf_future) \
+	X(gpr_now) \
+	X(gpr_set_log_function) \
+	X(gpr_time_add) \
+	X(gpr_time_from_millis) \
+	X(grpc_byte_buffer_destroy) \
+	X(grpc_byte_buffer_length) \
+	X(grpc_byte_buffer_reader_destroy) \
+	X(grpc_byte_buffer_reader_init) \
+	X(grpc_byte_buffer_reader_next) \
+	X(grpc_call_cancel) \
+	X(grpc_call_start_batch) \
+	X(grpc_call_unref) \
+	X(grpc_channel_create) \
+	X(grpc_channel_create_call) \
+	X(grpc_channel_credentials_release) \
+	X(grpc_channel_destroy) \
+	X(grpc_completion_queue_create_for_next) \
+	X(grpc_completion_queue_destroy) \
+	X(grpc_completion_queue_next) \
+	X(grpc_completion_queue_shutdown) \
+	X(grpc_empty_slice) \
+	X(grpc_init) \
+	X(grpc_insecure_credentials_create) \
+	X(grpc_metadata_array_destroy) \
+	X(grpc_metadata_array_init) \
+	X(grpc_raw_byte_buffer_create) \
+	X(grpc_shutdown_blocking) \
+	X(grpc_slice_from_static_string) \
+	X(grpc_slice_to_c_string) \
+	X(grpc_slice_unref)
+
+static struct {
+#define FIELD(f) __typeof__(&f) f;
+	GRPC_FUNCS(FIELD)
+#undef FIELD
+} G;
+static pthread_once_t grpc_once = PTHREAD_ONCE_INIT;
+static char grpc_why[256] = "not loaded";	/* "" once loaded */
+
+static void
+grpc_load_once(void)
+{
+	void *h;
+
+	if ((h = dlopen(GRPC_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		snprintf(grpc_why, sizeof(grpc_why), "%s", dlerror());
+		return;
+	}
+#define LOAD(f)								\
+	if ((*(void **)&G.f = dlsym(h, #f)) == NULL) {			\
+		snprintf(grpc_why, sizeof(grpc_why), "%s has no %s",	\
+		    GRPC_SONAME, #f);					\
+		return;							\
+	}
+	GRPC_FUNCS(LOAD)
+#undef LOAD
+	/* Stays loaded: gRPC's threads may outlive a grpc_shutdown. */
+	grpc_why[0] = '\0';
+}
+
+static int
+grpc_load(void)
+{
+	pthread_once(&grpc_once, grpc_load_once);
+	if (grpc_why[0] != '\0')
+		return err_set(ERR_DEVICE, "--spiffe-endpoint needs the gRPC "
+		    "library: %s; install it (Debian: libgrpc29)", grpc_why);
+	return ERR_OK;
+}
+
+/* From here on, every gRPC call goes through the table. */
+#define gpr_free G.gpr_free
+#define gpr_inf_future G.gpr_inf_future
+#define gpr_now G.gpr_now
+#define gpr_set_log_function G.gpr_set_log_function
+#define gpr_time_add G.gpr_time_add
+#define gpr_time_from_millis G.gpr_time_from_millis
+#define grpc_byte_buffer_destroy G.grpc_byte_buffer_destroy
+#define grpc_byte_buffer_length G.grpc_byte_buffer_length
+#define grpc_byte_buffer_reader_destroy G.grpc_byte_buffer_reader_destroy
+#define grpc_byte_buffer_reader_init G.grpc_byte_buffer_reader_init
+#define grpc_byte_buffer_reader_next G.grpc_byte_buffer_reader_next
+#define grpc_call_cancel G.grpc_call_cancel
+#define grpc_call_start_batch G.grpc_call_start_batch
+#define grpc_call_unref G.grpc_call_unref
+#define grpc_channel_create G.grpc_channel_create
+#define grpc_channel_create_call G.grpc_channel_create_call
+#define grpc_channel_credentials_release G.grpc_channel_credentials_release
+#define grpc_channel_destroy G.grpc_channel_destroy
+#define grpc_completion_queue_create_for_next G.grpc_completion_queue_create_for_next
+#define grpc_completion_queue_destroy G.grpc_completion_queue_destroy
+#define grpc_completion_queue_next G.grpc_completion_queue_next
+#define grpc_completion_queue_shutdown G.grpc_completion_queue_shutdown
+#define grpc_empty_slice G.grpc_empty_slice
+#define grpc_init G.grpc_init
+#define grpc_insecure_credentials_create G.grpc_insecure_credentials_create
+#define grpc_metadata_array_destroy G.grpc_metadata_array_destroy
+#define grpc_metadata_array_init G.grpc_metadata_array_init
+#define grpc_raw_byte_buffer_create G.grpc_raw_byte_buffer_create
+#define grpc_shutdown_blocking G.grpc_shutdown_blocking
+#define grpc_slice_from_static_string G.grpc_slice_from_static_string
+#define grpc_slice_to_c_string G.grpc_slice_to_c_string
+#define grpc_slice_unref G.grpc_slice_unref
 
 #define METHOD "/SpiffeWorkloadAPI/FetchX509SVID"
 #define MAX_RESPONSE (4 << 20)	/* bytes: many SVIDs with their bundles */
@@ -391,7 +510,7 @@ drain:
 
 /* gRPC's own log lines go to --debug, never to plain stderr. */
 static void
-grpc_log(gpr_log_func_args *a)
+log_grpc(gpr_log_func_args *a)
 {
 	if (a->severity == GPR_LOG_SEVERITY_ERROR)
 		log_debug("grpc: %.300s", a->message);
@@ -433,13 +552,14 @@ spiffe_fetch(const char *endpoint, const char *want, long timeout,
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if ((ret = socket_path(endpoint, &addr, &path)) != ERR_OK)
+	if ((ret = socket_path(endpoint, &addr, &path)) != ERR_OK ||
+	    (ret = grpc_load()) != ERR_OK)
 		return ret;
 	if (want != NULL && strncmp(want, "spiffe://", 9) != 0)
 		return err_set(ERR_USAGE, "--spiffe-id %.200s is not a SPIFFE "
 		    "ID (spiffe://trust-domain/path)", want);
 	deadline = now_ms() + timeout * 1000L;
-	gpr_set_log_function(grpc_log);
+	gpr_set_log_function(log_grpc);
 	grpc_init();
 	for (;;) {
 		err_clear();
@@ -712,7 +832,8 @@ spiffe_watch_start(const char *endpoint, const char *want, X509 *current,
 	int ret;
 
 	*out = NULL;
-	if ((ret = socket_path(endpoint, &addr, &path)) != ERR_OK)
+	if ((ret = socket_path(endpoint, &addr, &path)) != ERR_OK ||
+	    (ret = grpc_load()) != ERR_OK)
 		return ret;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return ERR_NOMEM;
