@@ -263,6 +263,7 @@ wait_leaf() {
 # serve keeps one stream open: a rotation pushed on it is used at the next
 # refresh (not at once: the credentials are still valid), and a restarted
 # agent is reconnected to, the credentials served all along.
+# SPIFFE_SERVE_DEBUG=1: serve runs with --debug (its log is in $T/serve.err).
 t_serve_rotation() {
 	local n _ calls0
 	NEWPID= SPID=
