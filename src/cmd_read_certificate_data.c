@@ -19,12 +19,15 @@
 #include "options.h"
 #include "provider.h"
 #include "selector.h"
+#include "spiffe.h"
 #include "x509.h"
 
 static const char usage[] =
 "usage: rasign read-certificate-data --certificate FILE|URI\n"
 "           [--cert-selector SELECTOR] [--pkcs11-lib PATH]\n"
 "           [--pkcs11-pin SOURCE] [--debug]\n"
+"       rasign read-certificate-data --spiffe-endpoint unix:///PATH|env\n"
+"           [--spiffe-id spiffe://ID] [--debug]\n"
 "\n"
 "For a file: prints its key type, base64 DER, serial number and\n"
 "algorithms as JSON. For a pkcs11: URI: lists every matching certificate\n"
@@ -32,16 +35,14 @@ static const char usage[] =
 "--system-store-name is accepted and ignored.\n";
 
 static int
-print_file(const char *path)
+print_cert(X509 *x)
 {
 	const char *kt;
 	char *b64 = NULL, *serial = NULL, *out = NULL, alg[32];
 	json_t *o = NULL, *algs;
-	X509 *x = NULL;
 	int ret;
 
-	if ((ret = x509_load_cert(path, &x)) != ERR_OK ||
-	    (ret = x509_base64(x, &b64)) != ERR_OK ||
+	if ((ret = x509_base64(x, &b64)) != ERR_OK ||
 	    (ret = x509_serial_decimal(x, &serial)) != ERR_OK)
 		goto out;
 	kt = x509_key_type(x);
@@ -66,7 +67,32 @@ out:
 	json_decref(o);
 	free(b64);
 	free(serial);
+	return ret;
+}
+
+static int
+print_file(const char *path)
+{
+	X509 *x = NULL;
+	int ret;
+
+	if ((ret = x509_load_cert(path, &x)) == ERR_OK)
+		ret = print_cert(x);
 	X509_free(x);
+	return ret;
+}
+
+/* The SVID's leaf, as a certificate file's. */
+static int
+print_spiffe(const struct options *o)
+{
+	struct spiffe_svid svid;
+	int ret;
+
+	if ((ret = spiffe_fetch(o->spiffe_endpoint, o->spiffe_id, o->timeout,
+	    &svid)) == ERR_OK)
+		ret = print_cert(svid.leaf);
+	spiffe_svid_free(&svid);
 	return ret;
 }
 
@@ -147,9 +173,13 @@ cmd_read_certificate_data(int argc, char **argv)
 		return EXIT_OK;	/* --help */
 	if (ret != ERR_OK)
 		goto out;
+	if (o.spiffe_endpoint != NULL) {
+		ret = print_spiffe(&o);
+		goto out;
+	}
 	if (o.certificate == NULL && o.cert_selector == NULL) {
 		ret = err_set(ERR_USAGE, "give --certificate (a file or a "
-		    "pkcs11: URI) or --cert-selector");
+		    "pkcs11: URI), --cert-selector or --spiffe-endpoint");
 		goto out;
 	}
 	if (o.certificate != NULL && strncmp(o.certificate, "pkcs11:", 7)) {

@@ -174,6 +174,7 @@ cmd_serve(int argc, char **argv)
 	}
 	if ((ret = systemd_listen_fd(&listen_fd)) != ERR_OK ||
 	    (ret = source_init(&src, &o)) != ERR_OK ||
+	    (ret = source_watch(&src)) != ERR_OK ||
 	    (ret = ecs_token(&o, &token)) != ERR_OK ||
 	    (ret = refresher_init(&r, &src, o.refresh_before,
 	    o.session_duration)) != ERR_OK)

@@ -25,6 +25,7 @@ static const char usage[] =
 "           [--cert-selector SELECTOR] [--use-latest-expiring-certificate]\n"
 "           [--tpm-tcti TCTI] [--tpm-key-password SOURCE]\n"
 "           [--no-tpm-key-password] [--tpm-parent-password SOURCE] [--debug]\n"
+"           [--spiffe-endpoint unix:///PATH|env] [--spiffe-id spiffe://ID]\n"
 "\n"
 "Signs the fixed test string \"AWS Roles Anywhere Credential Helper Signing\n"
 "Test\" || \"1\" || SHA256(\"IAM RA\" || public key) and prints the signature\n"

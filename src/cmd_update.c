@@ -111,6 +111,8 @@ cmd_update(int argc, char **argv)
 	if ((ret = source_init(&src, &o)) != ERR_OK)
 		goto out;
 	have_src = true;
+	if (!o.once && (ret = source_watch(&src)) != ERR_OK)
+		goto out;
 	t = (struct target){ path, o.profile };
 	if ((ret = refresher_init(&r, &src, o.refresh_before,
 	    o.session_duration)) != ERR_OK)

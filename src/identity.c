@@ -9,6 +9,7 @@
 #include "log.h"
 #include "selector.h"
 #include "sigv4x509.h"
+#include "spiffe.h"
 #include "x509.h"
 
 static bool
@@ -192,6 +193,49 @@ open_files(const struct options *o, const struct identity *prev,
 	return ERR_OK;
 }
 
+/*
+ * --spiffe-endpoint: the SVID's leaf and intermediates, and its key handed
+ * to the file backend from memory, as an env: key is. The file backend is
+ * asked directly: the key is PKCS#8 DER by the standard, and no other
+ * backend reads keys from memory (asking the registry would probe the
+ * SPIFFE ID as a TPM key file name).
+ */
+static int
+open_svid(const struct options *o, struct spiffe_svid *svid,
+    struct identity *id)
+{
+	struct key_request req;
+	int ret;
+
+	identity_request(o, id->auth, &req);
+	req.key_ref = req.cert_ref = svid->id;
+	req.key_data = svid->key;
+	req.key_len = svid->key_len;
+	req.cert = svid->leaf;
+	if ((ret = file_provider.open(&req, &id->signer)) != ERR_OK)
+		goto out;
+	id->leaf = svid->leaf;
+	id->chain = svid->chain;
+	svid->leaf = NULL;
+	svid->chain = NULL;
+	ret = check_key_matches(o, id);
+out:
+	spiffe_svid_free(svid);
+	return ret;
+}
+
+static int
+open_spiffe(const struct options *o, struct identity *id)
+{
+	struct spiffe_svid svid;
+	int ret;
+
+	if ((ret = spiffe_fetch(o->spiffe_endpoint, o->spiffe_id, o->timeout,
+	    &svid)) != ERR_OK)
+		return ret;
+	return open_svid(o, &svid, id);
+}
+
 struct pick {
 	const struct selector *sel;
 	bool latest;
@@ -295,8 +339,13 @@ identity_open_signer(const struct options *opts, struct identity *id)
 	int ret;
 
 	memset(id, 0, sizeof(*id));
-	if ((ret = open_auth(opts, NULL, id)) != ERR_OK ||
-	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
+	if ((ret = open_auth(opts, NULL, id)) != ERR_OK)
+		goto out;
+	if (o->spiffe_endpoint != NULL) {
+		ret = open_spiffe(o, id);
+		goto out;
+	}
+	if ((ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
 	    &sel_cert)) != ERR_OK)
 		goto out;
 	if (o->certificate == NULL && o->private_key == NULL) {
@@ -333,6 +382,44 @@ out:
 	return ret;
 }
 
+/* What every identity needs before a request: checked and encoded. */
+static int
+finish(struct identity *id, time_t now)
+{
+	int ret;
+
+	if ((ret = x509_algorithm(id->leaf, "the certificate",
+	    &id->algorithm)) != ERR_OK ||
+	    (ret = identity_check_validity(id, now)) != ERR_OK ||
+	    (ret = x509_base64(id->leaf, &id->x509)) != ERR_OK ||
+	    (ret = x509_chain_base64(id->chain, &id->x509_chain)) != ERR_OK ||
+	    (ret = x509_serial_decimal(id->leaf, &id->serial)) != ERR_OK)
+		return ret;
+	log_debug("signing with the %s backend, %s, serial %s, %d "
+	    "intermediate(s)", id->signer->provider->name, id->algorithm,
+	    id->serial, id->chain ? sk_X509_num(id->chain) : 0);
+	return ERR_OK;
+}
+
+int
+identity_open_svid(const struct options *o, struct spiffe_svid *svid,
+    time_t now, struct identity *id)
+{
+	int ret;
+
+	memset(id, 0, sizeof(*id));
+	if ((ret = open_auth(o, NULL, id)) != ERR_OK) {
+		spiffe_svid_free(svid);
+		goto out;
+	}
+	if ((ret = open_svid(o, svid, id)) == ERR_OK)
+		ret = finish(id, now);
+out:
+	if (ret != ERR_OK)
+		identity_close(id);
+	return ret;
+}
+
 int
 identity_open(const struct options *opts, const struct identity *prev,
     time_t now, struct identity *id)
@@ -346,8 +433,14 @@ identity_open(const struct options *opts, const struct identity *prev,
 
 	memset(id, 0, sizeof(*id));
 	memset(&req, 0, sizeof(req));
-	if ((ret = open_auth(opts, prev ? prev->auth : NULL, id)) != ERR_OK ||
-	    (ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
+	if ((ret = open_auth(opts, prev ? prev->auth : NULL, id)) != ERR_OK)
+		goto out;
+	if (o->spiffe_endpoint != NULL) {
+		if ((ret = open_spiffe(o, id)) != ERR_OK)
+			goto out;
+		goto checks;
+	}
+	if ((ret = apply_selector(&o, id->auth, &sel_opts, &sel_uri,
 	    &sel_cert)) != ERR_OK)
 		goto out;
 	if (o->certificate == NULL && o->private_key == NULL) {
@@ -382,18 +475,11 @@ identity_open(const struct options *opts, const struct identity *prev,
 			goto out;
 	}
 	keyfiles_drop(id->files);
-	if ((ret = x509_algorithm(id->leaf, "the certificate",
-	    &id->algorithm)) != ERR_OK ||
-	    (ret = check_key_matches(o, id)) != ERR_OK ||
-	    (ret = identity_check_validity(id, now)) != ERR_OK ||
-	    (ret = x509_base64(id->leaf, &id->x509)) != ERR_OK ||
-	    (ret = x509_chain_base64(id->chain, &id->x509_chain)) != ERR_OK ||
-	    (ret = x509_serial_decimal(id->leaf, &id->serial)) != ERR_OK)
+	if ((ret = check_key_matches(o, id)) != ERR_OK)
 		goto out;
-	log_debug("signing with the %s backend, %s, serial %s, %d "
-	    "intermediate(s)", id->signer->provider->name, id->algorithm,
-	    id->serial, id->chain ? sk_X509_num(id->chain) : 0);
-	ret = ERR_OK;
+	/* An SVID's key was compared with its leaf by open_svid. */
+checks:
+	ret = finish(id, now);
 out:
 	free(sel_uri);
 	X509_free(sel_cert);

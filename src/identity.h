@@ -31,6 +31,13 @@ struct identity {
  */
 int identity_open(const struct options *, const struct identity *prev,
     time_t now, struct identity *);
+struct spiffe_svid;
+/*
+ * identity_open for an SVID already at hand (serve and update: the newest
+ * from the Workload API's stream); the SVID is consumed and wiped.
+ */
+int identity_open_svid(const struct options *, struct spiffe_svid *,
+    time_t now, struct identity *);
 /*
  * For sign-string: the signer, with the certificate when there is one; no
  * validity or chain checks (the Go helper does none there either).

@@ -52,6 +52,9 @@ static const struct optdef {
 	{ "cert-selector", STR, SIGN | CMD_READ_CERT, O(cert_selector) },
 	{ "system-store-name", STR, SIGN | CMD_READ_CERT, O(system_store_name) },
 	{ "use-latest-expiring-certificate", BOOL, SIGN, O(use_latest_expiring) },
+	{ "spiffe-endpoint", STR, SIGN | CMD_READ_CERT, OV(spiffe_endpoint,
+	    "env unix://") },
+	{ "spiffe-id", STR, SIGN | CMD_READ_CERT, OV(spiffe_id, "spiffe://") },
 	{ "trust-anchor-arn", STR, CRED, O(trust_anchor_arn) },
 	{ "profile-arn", STR, CRED, O(profile_arn) },
 	{ "role-arn", STR, CRED, O(role_arn) },
@@ -104,14 +107,20 @@ static const char *const exclusive[][2] = {
 	{ "no-tpm-key-password", "tpm-key-password" },
 	{ "pkcs8-password", "tpm-key-password" },
 	{ "reuse-pin", "pkcs11-context-pin" },
+	/* An SVID brings its certificate, chain and key. */
+	{ "spiffe-endpoint", "certificate" },
+	{ "spiffe-endpoint", "private-key" },
+	{ "spiffe-endpoint", "intermediates" },
+	{ "spiffe-endpoint", "cert-selector" },
+	{ "spiffe-endpoint", "system-store-name" },
 };
 
 /*
  * What a credential command cannot run without. A row is met by any of its
  * flags with a value that is not empty; the first names it.
  */
-static const char *const required[][3] = {
-	{ "certificate", "private-key", "cert-selector" },
+static const char *const required[][4] = {
+	{ "certificate", "private-key", "cert-selector", "spiffe-endpoint" },
 	{ "trust-anchor-arn" },
 	{ "profile-arn" },
 	{ "role-arn" },
@@ -428,7 +437,7 @@ check_required(const struct options *o, const bool *given, unsigned cmd,
 	for (i = 0; i < nreq; i++) {
 		bool met = false, blank = false;
 
-		for (k = 0; k < 3 && required[i][k] != NULL; k++) {
+		for (k = 0; k < 4 && required[i][k] != NULL; k++) {
 			const char *v = str_value(o, given, required[i][k]);
 
 			met |= v != NULL && *v != '\0';
@@ -520,6 +529,9 @@ options_parse(struct options *o, unsigned cmd, const char *cmdname,
 	log_set_debug(o->debug);
 	if ((ret = check_exclusive(given)) != ERR_OK)
 		return ret;
+	if (o->spiffe_id != NULL && o->spiffe_endpoint == NULL)
+		return err_set(ERR_USAGE, "--spiffe-id chooses among the SVIDs "
+		    "of --spiffe-endpoint: give that too");
 	o->argc = argc - optind;
 	o->argv = argv + optind;
 	/* Only exec runs a command; elsewhere a stray word is a mistake. */

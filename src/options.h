@@ -41,6 +41,9 @@ struct options {
 	const char *cert_selector;
 	const char *system_store_name;
 	bool use_latest_expiring;
+	/* the SPIFFE Workload API instead of a certificate and key; extension */
+	const char *spiffe_endpoint;	/* unix:///path, or "env" */
+	const char *spiffe_id;		/* which SVID; NULL: the first */
 	/* the request */
 	const char *trust_anchor_arn;
 	const char *profile_arn;

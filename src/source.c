@@ -34,9 +34,19 @@ open_identity(struct source *s, struct identity *id)
 {
 	int ret;
 
+	struct spiffe_svid svid;
+	unsigned long gen;
+
 	stat_files(s->o, s->seen);
-	if ((ret = identity_open(s->o, s->have_id ? &s->id : NULL,
-	    time(NULL), id)) == ERR_OK)
+	/* The newest SVID the stream brought, if any; else fetched now. */
+	if (s->watch != NULL &&
+	    (gen = spiffe_watch_take(s->watch, &svid)) != 0) {
+		s->svid_gen = gen;
+		ret = identity_open_svid(s->o, &svid, time(NULL), id);
+	} else
+		ret = identity_open(s->o, s->have_id ? &s->id : NULL,
+		    time(NULL), id);
+	if (ret == ERR_OK)
 		keyauth_unattended(id->auth);
 	return ret;
 }
@@ -55,6 +65,15 @@ source_init(struct source *s, const struct options *o)
 	else
 		s->have_id = true;
 	return ret;
+}
+
+int
+source_watch(struct source *s)
+{
+	if (s->o->spiffe_endpoint == NULL)
+		return ERR_OK;
+	return spiffe_watch_start(s->o->spiffe_endpoint, s->o->spiffe_id,
+	    s->id.leaf, &s->watch);
 }
 
 static int
@@ -104,6 +123,10 @@ source_fetch(struct source *s, struct creds *c)
 	int ret;
 
 	stat_files(s->o, now);
+	if (s->watch != NULL && !s->reload &&
+	    (s->reload = spiffe_watch_generation(s->watch) != s->svid_gen))
+		log_info("the SPIFFE Workload API sent a new SVID: using it "
+		    "from this refresh on");
 	for (int i = 0; i < 3 && !s->reload; i++)
 		if ((s->reload = changed(&now[i], &s->seen[i])))
 			log_info("%s changed on disk: reading the certificate "
@@ -131,6 +154,7 @@ source_fetch(struct source *s, struct creds *c)
 void
 source_free(struct source *s)
 {
+	spiffe_watch_stop(s->watch);
 	if (s->have_id)
 		identity_close(&s->id);
 	session_free(&s->session);

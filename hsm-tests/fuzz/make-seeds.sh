@@ -142,3 +142,48 @@ while i < len(seq):
 PY
 done
 echo "seeds: $(find "$C" -type f | wc -l) files in $C"
+
+# svid: X509SVIDResponse messages (first byte: even, the first SVID; odd,
+# spiffe://example.org/second), made with the standard's workload.proto.
+svid_seeds() {
+	local g=$T/svid
+	mkdir -p "$g"
+	openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+		openssl pkey -outform DER -out "$g/k1.der"
+	openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null |
+		openssl pkey -outform DER -out "$g/k2.der"
+	for n in 1 2; do
+		openssl req -new -x509 -days 2 -key "$g/k$n.der" -keyform DER \
+			-subj "/O=SPIFFE" -addext "subjectAltName=URI:spiffe://example.org/w$n" \
+			-outform DER -out "$g/c$n.der" 2>/dev/null
+	done
+	openssl x509 -in "$P/inter-ca.crt" -outform DER -out "$g/inter.der"
+	/usr/bin/python3 - "$g" hsm-tests/fuzz/corpus/svid <<'PY'
+import os, sys
+from grpc_tools import protoc
+import grpc_tools
+g, out = sys.argv[1:]
+inc = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+assert protoc.main(["protoc", "-Iproto/spiffe/workload", "-I" + inc,
+                    "--python_out=" + g, "workload.proto"]) == 0
+sys.path.insert(0, g)
+import workload_pb2 as pb
+r = lambda n: open(os.path.join(g, n), "rb").read()
+one = pb.X509SVID(spiffe_id="spiffe://example.org/workload",
+                  x509_svid=r("c1.der") + r("inter.der"), x509_svid_key=r("k1.der"))
+two = pb.X509SVID(spiffe_id="spiffe://example.org/second",
+                  x509_svid=r("c2.der"), x509_svid_key=r("k2.der"), hint="external")
+nokey = pb.X509SVID(spiffe_id="spiffe://example.org/nokey", x509_svid=r("c1.der"))
+os.makedirs(out, exist_ok=True)
+def seed(name, first, msg):
+    open(os.path.join(out, name), "wb").write(bytes([first]) + msg.SerializeToString())
+seed("one", 0, pb.X509SVIDResponse(svids=[one]))
+seed("two-first", 0, pb.X509SVIDResponse(svids=[one, two], crl=[b"\x30\x00"]))
+seed("two-second", 1, pb.X509SVIDResponse(svids=[one, two],
+                                          federated_bundles={"spiffe://other.org": r("inter.der")}))
+seed("second-missing", 1, pb.X509SVIDResponse(svids=[one]))
+seed("empty", 0, pb.X509SVIDResponse())
+seed("no-key", 0, pb.X509SVIDResponse(svids=[nokey]))
+PY
+}
+svid_seeds
