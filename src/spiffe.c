@@ -278,10 +278,14 @@ read_message(grpc_byte_buffer *bb, uint8_t **out, size_t *outlen)
 static int
 read_chain(const X509SVID *v, struct spiffe_svid *out)
 {
-	const unsigned char *p = v->x509_svid.data;
-	const unsigned char *end = p + v->x509_svid.len;
+	const unsigned char *p = v->x509_svid.data, *end;
 	X509 *x;
 
+	/* An empty field is NULL: no arithmetic on it (the fuzzer's find). */
+	if (p == NULL || v->x509_svid.len == 0)
+		return err_set(ERR_CERT, "the SVID %.200s from the SPIFFE "
+		    "Workload API holds no certificate", v->spiffe_id);
+	end = p + v->x509_svid.len;
 	while (p < end) {
 		if ((x = d2i_X509(NULL, &p, end - p)) == NULL)
 			return err_ssl(ERR_CERT, "the SVID %.200s from the "
@@ -353,8 +357,9 @@ spiffe_parse_response(const uint8_t *buf, size_t len, const char *want,
 	ret = pick(resp, want, out);
 	/* protobuf-c copied every key: wiped before the message is freed. */
 	for (size_t i = 0; i < resp->n_svids; i++)
-		OPENSSL_cleanse(resp->svids[i]->x509_svid_key.data,
-		    resp->svids[i]->x509_svid_key.len);
+		if (resp->svids[i]->x509_svid_key.data != NULL)
+			OPENSSL_cleanse(resp->svids[i]->x509_svid_key.data,
+			    resp->svids[i]->x509_svid_key.len);
 	x509_svidresponse__free_unpacked(resp, NULL);
 	if (ret != ERR_OK)
 		spiffe_svid_free(out);
